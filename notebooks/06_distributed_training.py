@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 51 s with a peak memory of 1406 MB. The course's
+# > 2 threads); the whole lesson ran in 62 s with a peak memory of 1372 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -94,16 +94,23 @@ launch_timeout = 300
 print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_epochs}")
 
 # %% [markdown]
-# **Scripts.** Processes that train together are launched from a script file, not a
-# notebook cell: this lesson's are in `notebooks/scripts/` (from a terminal: section 7).
+# **Plumbing** (run it, skip reading). Processes that train together are launched from a
+# script file, not a notebook cell: this cell finds the lesson's, in `notebooks/scripts/`
+# (`scripts`), and picks where launches run (`machine`; `cpu_only`: section 2). It saves
+# the data every process reads: lesson 03's split (50,000 training and 10,000 validation
+# images, uint8) in one file that each process maps into memory (`data_path`), and 64
+# normalised images (`batch_path`). It defines `normalised` (pixels to floats, as in
+# lesson 03) and `terminal_command` (a launch as typed in a terminal, in `notebooks/`).
 
 # %%
+import tempfile
 from pathlib import Path
 
 import course_utils
+from course_utils.data import mnist
 
-# Found from notebooks/, from student/ (the student version), or from the checkout that
-# installed course_utils.
+# The scripts: found from notebooks/, from student/ (the student version), or from the
+# checkout that installed course_utils.
 places = [Path("scripts"), Path("../notebooks/scripts")]
 places.append(Path(course_utils.__file__).resolve().parents[1] / "notebooks" / "scripts")
 scripts = next(place for place in places if place.is_dir())
@@ -112,6 +119,45 @@ cpu_only = gpus < 2
 # Where the launches run, as the tables below name it: CPUs with gloo, or GPUs with NCCL.
 machine = f"{os.cpu_count()} logical CPUs, gloo" if cpu_only else "2 GPUs, NCCL"  # 2 processes
 print(f"CUDA GPUs: {gpus}; the 2-process launches run on: {machine}")
+
+
+def terminal_command(launch) -> str:
+    """The torchrun command that makes ``launch`` from a terminal in notebooks/."""
+    # After `python -m` and the launcher's module: torchrun's options, the script, its args.
+    typed = [part.replace(str(scripts), "scripts") for part in launch.command[3:]]
+    return " ".join(["torchrun", *typed])
+
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+def normalised(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> floats with mean 0 and standard deviation 1, as in lesson 03."""
+    return (pixels.float() / 255 - MNIST_MEAN) / MNIST_STD
+
+
+# The data: a seeded shuffle holds out 10,000 of the 60,000 training images for validation.
+work_folder = Path(tempfile.mkdtemp(prefix="lesson06-"))
+full_train = mnist(train=True)
+order = torch.randperm(60_000, generator=torch.Generator().manual_seed(42))
+train_indices, val_indices = order[:50_000], order[50_000:]
+# The dataset keeps every image in one uint8 tensor, .data: index it, no decoding.
+train_images = full_train.data[train_indices].unsqueeze(1)  # (N, 1, 28, 28) uint8
+data = {
+    "train_images": train_images,
+    "train_labels": full_train.targets[train_indices],
+    "val_images": full_train.data[val_indices].unsqueeze(1),
+    "val_labels": full_train.targets[val_indices],
+}
+data_path = work_folder / "mnist_uint8.pt"
+torch.save(data, data_path)  # the scripts load it with torch.load(..., mmap=True)
+batch_indices = torch.randperm(len(train_images), generator=generator)[:64]
+batch_images = normalised(train_images[batch_indices])
+batch_labels = data["train_labels"][batch_indices]
+batch_path = work_folder / "batch.pt"
+torch.save({"images": batch_images, "labels": batch_labels}, batch_path)
+# From here on the processes read the data from its files; the notebook keeps the batch.
+del full_train, train_images, data
 
 # %% [markdown]
 # ## 1. The work of a step, split over processes
@@ -173,9 +219,8 @@ Code(filename=str(scripts / "collectives.py"), language="python")
 
 # %% [markdown]
 # The course's `run_torchrun` launches the script as `torchrun` would from a terminal (on
-# Linux its workers start differently: Appendix D) and captures the processes' output; the cell's
-# last line prints the `torchrun` command to
-# type in `notebooks/` for the same launch.
+# Linux its workers start differently: Appendix D) and captures the processes' output; the
+# cell's last line prints the `torchrun` command to type in `notebooks/` for the same launch.
 
 # %%
 from course_utils.distributed import run_torchrun
@@ -184,10 +229,7 @@ collectives = run_torchrun(
     scripts / "collectives.py", nproc=2, timeout=launch_timeout, cpu_only=True
 )
 print(collectives.output)
-# The same launch typed in a terminal in notebooks/: after `python -m` and the launcher's
-# module, run_torchrun's command holds torchrun's options, the script and its arguments.
-typed = [part.replace(str(scripts), "scripts") for part in collectives.command[3:]]
-print("in a terminal:", " ".join(["torchrun", *typed]))
+print("in a terminal:", terminal_command(collectives))
 
 # %% [markdown]
 # The processes' lines may interleave: read them by rank (`dist.barrier()` holds each
@@ -198,56 +240,6 @@ print("in a terminal:", " ".join(["torchrun", *typed]))
 # Later scripts join with the course's `process_group()` instead, which is written to pick
 # gloo or NCCL and set each process's device (read `course_utils/distributed.py`;
 # Appendix B shows it refusing to run outside `torchrun`).
-
-# %% [markdown]
-# **The data, saved once for every process** (section 5 reads a batch of it, section 7 on
-# the whole file). A seeded shuffle
-# (`randperm`, seed 42) holds out 10,000 of the 60,000 training images for validation.
-# They stay `uint8` pixels, normalised batch by batch, in a file that every process maps
-# into memory (`torch.load(..., mmap=True)`).
-
-# %%
-import tempfile
-
-from course_utils.data import mnist
-
-work_folder = Path(tempfile.mkdtemp(prefix="lesson06-"))
-full_train = mnist(train=True)
-order = torch.randperm(60_000, generator=torch.Generator().manual_seed(42))
-train_indices, val_indices = order[:50_000], order[50_000:]
-# The dataset keeps every image in one uint8 tensor, .data: index it, no decoding.
-train_images = full_train.data[train_indices].unsqueeze(1)  # (N, 1, 28, 28) uint8
-train_labels = full_train.targets[train_indices]
-val_images = full_train.data[val_indices].unsqueeze(1)
-val_labels = full_train.targets[val_indices]
-del full_train  # the notebook keeps only the tensors it needs
-data_path = work_folder / "mnist_uint8.pt"
-torch.save(
-    {
-        "train_images": train_images,
-        "train_labels": train_labels,
-        "val_images": val_images,
-        "val_labels": val_labels,
-    },
-    data_path,
-)
-
-# %%
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-
-
-def normalised(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> floats with mean 0 and standard deviation 1, as in lesson 03."""
-    return (pixels.float() / 255 - MNIST_MEAN) / MNIST_STD
-
-
-batch_indices = torch.randperm(len(train_images), generator=generator)[:64]
-batch_images = normalised(train_images[batch_indices])
-batch_labels = train_labels[batch_indices]
-batch_path = work_folder / "batch.pt"
-torch.save({"images": batch_images, "labels": batch_labels}, batch_path)
-# From here on the processes read the data from its file; the notebook keeps the batch.
-del train_images, train_labels, val_images, val_labels
 
 # %% [markdown]
 # ## 4. Gradient averaging by hand
@@ -390,7 +382,9 @@ print(manual.output)
 #    <!-- says: initial weights drawn with a seed per rank, largest gap between the processes -->
 # 2. averages the gradients inside `backward()` (Appendix B: how);
 # 3. leaves every process to take the same optimizer step from the same weights and
-#    gradient, so the copies stay equal without sending weights (section 7 checks).
+#    gradient. It broadcasts weights only when it wraps the model (PyTorch's DDP
+#    notes<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->); section 7
+#    prints how far apart the copies end after training.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -429,24 +423,22 @@ for epoch in (0, 1):
 # ## 7. The training script
 #
 # `train_ddp.py` trains lesson 03's MLP in every process, for `num_epochs` epochs (4; 1 in
-# smoke mode). Below, numbered, its lines from the sampler to the end of a step, then two
-# pieces of each epoch's end. New against lesson 03's loop:
-# - 60-61: the sampler;
-# - 62-64: validation, sharded by rank;
-# - 68: the DDP wrapper, with `device_ids` under NCCL only (exercise 3 writes that choice);
-# - 77: `set_epoch`;
-# - 102-111: each shard's validation sums (`totals`), added over the processes by
-#   `dist.all_reduce`;
-# - 128-131: then rank 0 alone saves `model.module`, the plain model inside DDP.
+# smoke mode). Against lesson 03's loop, what changes (the whole script: Appendix D):
 #
-# Lines 79-87 time the epoch and its loading. Defined above the excerpt: `as_input` (uint8
-# pixels to normalised floats) and `group` (from `process_group`, with its `device`).
-
-# %%
-# The sampler to a step's end (34 lines), validation without gradients: the sums and their
-# all-reduce (13), rank 0's save (4).
-train_pieces = [("# The sampler hands", 34), ("model.eval()", 13), ("if rank == 0:", 4)]
-print(script_excerpt(scripts / "train_ddp.py", *train_pieces))
+# ```diff
+# + with process_group(timeout=60) as group:  # join: rank, world size, device
+# - loader = DataLoader(train_set, batch_size=128, shuffle=True)
+# + sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, seed=0)
+# + loader = DataLoader(train_set, batch_size=64, sampler=sampler)  # 64 per process
+# + model = DistributedDataParallel(model, device_ids=...)  # [device] under NCCL, else None
+#   for epoch in range(1, epochs + 1):
+# +     sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+#       ...  # forward, loss, backward (DDP averages the gradients here), step: unchanged
+# +     # validation: each rank sums over its shard, then dist.all_reduce(totals)
+# +     if rank == 0: save_checkpoint(..., model.module, ...)  # the plain model inside DDP
+# ```
+#
+# Exercise 3 writes the `device_ids` choice.
 
 # %% [markdown]
 # **The learning rate.** More processes grow the effective batch, and the usual rule
@@ -487,21 +479,28 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # 95.87%<!-- output: validation accuracy after the last epoch -->, and the copies'
 # weights ended
 # 0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
-# apart.
+# apart, with weights broadcast only when DDP wrapped the model (section 5).
 
 # %% [markdown]
-# ## 8. What the communication costs
+# ## 8. One step: two processes on B images each, or one on 2B?
 #
-# Two processes each do half the arithmetic, but they add an exchange. `comm_cost.py`
-# times single steps (random inputs, a hand-written update) in 2 processes, with *B*
-# images per process: 64 (effective batch 128) or 1,024 (effective 2,048). Every row of the
-# table was timed with both processes at work: a step without communication, the same
-# step under DDP, and a bare all-reduce of as many numbers as the model has gradients,
-# timed between the steps. A step of 2 processes ends only when both have finished, so
-# each repeat counts the slower process's time; the table gives the median over the
-# repeats, in ms (Appendix A: the full table, with one process's steps timed alone).
+# With 2 processes, each step trains on 2B images, B per process. The alternative is one
+# process that takes the step on all 2B itself. `comm_cost.py` times single steps (random
+# inputs, a hand-written update) at B = 64 (effective batch 128) and B = 1,024 (2,048),
+# the median over many repeats, in ms, 1 thread per process. The rows:
+# - `1 process, step on 2B images`: rank 0 alone, while rank 1 waits at a barrier, as
+#   one process would run;
+# - `2 processes under DDP, step on B each`: both at work, each repeat counting the
+#   slower process, since the step ends only when both have finished;
+# - `step speed-up`: the first row's time over the second's (above 1: two processes win);
+# - two rows that explain the DDP step, timed like it with both processes at work:
+#   `step without communication`, the same B-image step, not wrapped in DDP; and
+#   `bare all-reduce`, as many numbers as the model has gradients, between the steps.
+#
+# Appendix A has the full table.
 
 # %%
+from course_utils.rounds import speed_up_in_words
 from course_utils.scaling import read_comm_cost
 
 comm_cost = run_torchrun(
@@ -513,68 +512,58 @@ comm_cost = run_torchrun(
     sample_memory=False,  # nothing else on the CPUs while it times
 )
 cost = read_comm_cost(comm_cost.output)  # every rank's printed lines, read back
-# batch size -> part -> ms: the median over the repeats of each repeat's slower process's
-# time, both processes at work.
-ms = cost.together
+ms = cost.together  # B -> part -> ms, each the median over the repeats
+speed_up = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 rows = {
-    "step without communication": "step",
-    "DDP step": "ddp",
-    "bare all-reduce (as many numbers as gradients)": "all_reduce",
+    "1 process, step on 2B images": "double",
+    "2 processes under DDP, step on B each": "ddp",
+    "step speed-up (1 process / DDP)": None,
+    "  step without communication": "step",  # these two rows: what the DDP step holds
+    "  bare all-reduce": "all_reduce",
 }
-print(f"{machine}, 1 thread per process, both processes at work")
-head = "ms, the median over the repeats"
-print(f"{head:<48}{'B = 64':>14}{'B = 1,024':>14}")
+print(f"{machine}, 1 thread per process; ms, the median over the repeats")
+print(f"{'':<44}{'B = 64':>12}{'B = 1,024':>12}")
 for label, part in rows.items():
-    print(f"{label:<48}{ms[64][part]:>14.3f}{ms[1024][part]:>14.3f}")
-for size in (64, 1024):  # the DDP step and the bare all-reduce, each over the plain step
-    name = f"{size} images per process"
-    step, ddp, exchange = (ms[size][part] for part in ("step", "ddp", "all_reduce"))
-    print(f"{name}, DDP step / step without communication: {ddp / step:.2f}")
-    print(f"{name}, bare all-reduce / step without communication: {exchange / step:.2f}")
-    print(f"{name}, ms of the step without communication: {step:.3f}")
-    print(f"{name}, ms DDP adds to a step: {ddp - step:.3f}")  # the DDP step minus the step
-    added_words = "more" if ddp - step > step else "no more"
-    print(f"{name}, DDP's added ms against the whole plain step: {added_words}")
-    print(f"{name}, ms of the bare all-reduce: {exchange:.3f}")
+    values = [speed_up[size] if part is None else ms[size][part] for size in (64, 1024)]
+    digits = 2 if part is None else 3
+    print(f"{label:<44}" + "".join(f"{value:>12.{digits}f}" for value in values))
+# The figures the text quotes, one a line; "a tie": a speed-up printed from 0.91 to 1.10.
+for size in (64, 1024):
+    print(f"{size} images per process, step speed-up of 2 processes: {speed_up[size]:.2f}")
+    words = speed_up_in_words(speed_up[size], width=False, digits=2)
+    print(f"{size} images per process, 2 processes against 1, per step: {words}")
+print(f"64 images per process, ms DDP adds to a step: {ms[64]['ddp'] - ms[64]['step']:.3f}")
+print(f"64 images per process, ms of the bare all-reduce: {ms[64]['all_reduce']:.3f}")
 
 # %% [markdown]
-# **The takeaway.** At 64 images per process, DDP added
-# 1.233 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step
-# (the DDP step minus the step without communication), against
-# 0.456 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the bare
-# all-reduce of the same gradients. What DDP adds beyond the all-reduce (copying the
-# gradients into its buckets, waiting for the slower process) is not timed apart here.
-#
-# The bare all-reduce sends the same 25,450<!-- output: parameters --> numbers at both
-# sizes. At 64 images per process it took
-# 86%<!-- output: 64 images per process, bare all-reduce / step without communication -->
-# of a step without communication; at 1,024, it took
-# 27%<!-- output: 1024 images per process, bare all-reduce / step without communication -->.
-# A DDP step took
-# 3.34<!-- output: 64 images per process, DDP step / step without communication -->
-# times as long as the step at 64 images per process, and
-# 1.61<!-- output: 1024 images per process, DDP step / step without communication -->
-# times as long at 1,024. Section 9 measures whole epochs.
+# **The takeaway.** Against one process taking the step on all 2B images, the DDP step
+# on B each had a step speed-up of
+# 0.36<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64
+# (2 processes: **slower**<!-- says: 64 images per process, 2 processes against 1, per step -->)
+# and 0.72<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
+# (**slower**<!-- says: 1024 images per process, 2 processes against 1, per step -->; a
+# speed-up printed from 0.91 to 1.10 counts as a tie). At 64, DDP added
+# 1.309 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
+# DDP step minus the step without communication), against
+# 0.525 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for a bare
+# all-reduce of the same gradients (Appendix A's table splits the rest of what DDP adds).
 
 # %% [markdown]
-# ## 9. One process against two
+# ## 9. One process against two, over whole epochs
 #
-# Section 8 timed single steps; `compare_arms.py` times whole epochs. It trains the MLP in
-# three ways, each called an *arm* below (one way to train, timed against the others), and
-# all three load each batch alike, indexed out of the tensors in one go:
-# - `1 process, 1 thread`: one process, the baseline (rank 0, while rank 1 waits at a
-#   barrier);
-# - `1 process, 2 threads`: the same process, with PyTorch splitting each operation, such
-#   as a matrix product, over 2 threads: a second thread at work, without a second process;
+# `compare_arms.py` trains the MLP for whole epochs in three ways, each an *arm*, from the
+# same weights on the same batches, at effective batches of 128 and 2,048:
+# - `1 process, 1 thread`: the baseline (rank 0, while rank 1 waits at a barrier);
+# - `1 process, 2 threads`: the same, PyTorch splitting each operation over 2 threads;
 # - `2 processes, 1 thread each`: DDP, as in section 7.
 #
-# Every arm starts from the same weights and takes the same batches (split in two for 2
-# processes), at effective batches of 128 and 2,048, one launch each. A **round** trains
-# one epoch of each arm, in a rotating order (each arm first one round in three): 6 rounds (2 in
-# smoke mode), the first
-# a warm-up, left out. In each round an arm's **speed-up** is the baseline's epoch time
-# over the arm's (above 1: the arm was faster). The **verdict** names a winner only when
-# every round agrees; a round printed between 0.91 and 1.10 (both included) counts as tied.
+# All three load each batch alike, indexed out of the tensors in one go (not through
+# section 7's `DataLoader`).
+#
+# A **round** trains one epoch of each arm, in a rotating order; of 6 rounds (2 in smoke
+# mode) the first, a warm-up, is left out. An arm's **speed-up** in a round is the
+# baseline's epoch time over the arm's (above 1: the arm was faster). The verdict names a
+# winner only when every round agrees; a round printed from 0.91 to 1.10 counts as tied.
 
 # %%
 from course_utils.report import record_result
@@ -651,7 +640,8 @@ record_result("2 processes over 1 process on 1 thread, epoch speed-up at batch 1
 # steps, the exchange and any wait for the other process. A dot marks each round's epoch.
 # At 128, look for the part, orange or blue, that sets the `2 processes, 1 thread each`
 # bar apart from the baseline's. At 2,048, read the rounds in the table as well: a bar
-# shows only the median.
+# shows only the median. Section 8 timed the step alone, without loading; at 2,048 look
+# for which part, orange or blue, the 2-process bar shortens.
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -675,26 +665,25 @@ plot_epoch_parts(
 #   0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up -->,
 #   **slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->;
 #   1 process on 2 threads:
-#   1.21<!-- output: 1 process, 2 threads at 128, median speed-up -->,
-#   **faster in every round**<!-- says: 1 process, 2 threads at 128, verdict -->;
+#   1.13<!-- output: 1 process, 2 threads at 128, median speed-up -->,
+#   **no clear winner: 3 faster, 2 tied, 0
+#   slower**<!-- says: 1 process, 2 threads at 128, verdict -->;
 # - at 2,048, 2 processes:
-#   0.95<!-- output: 2 processes, 1 thread each at 2048, median speed-up -->,
-#   **no clear winner: 0 faster, 4 tied, 1
-#   slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->;
+#   1.27<!-- output: 2 processes, 1 thread each at 2048, median speed-up -->,
+#   **faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->;
 #   1 process on 2 threads:
-#   1.50<!-- output: 1 process, 2 threads at 2048, median speed-up -->,
+#   1.31<!-- output: 1 process, 2 threads at 2048, median speed-up -->,
 #   **faster in every round**<!-- says: 1 process, 2 threads at 2048, verdict -->.
 #
 # Both arms add a second CPU. Set against each other, 2 processes ran at
-# 0.38<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+# 0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 # speed of 1 process on 2 threads at 128 (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-# 0.63<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**slower in every
-# round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
-# your machine, read these two verdicts before reaching for a second process: data
-# parallelism is for work that one process cannot hold or finish, spread over GPUs or
-# machines (section 11).
+# 1.00<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**no clear winner: 0 faster, 5 tied, 0
+# slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
+# your machine, look at these two verdicts: they say whether a second process beat a
+# second thread there.
 #
 # Did `1 process, 1 thread` and `2 processes, 1 thread each` train the same model? After
 # the last round, `compare_arms.py` compares their weights:
@@ -772,8 +761,9 @@ del test_set, test_guesses
 # batch is the process's own shard, whose statistics can differ from the whole batch's.
 # `SyncBatchNorm` (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps it in) makes each
 # process normalise with the whole batch's (PyTorch's
-# docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->;
-# `batch_norm.py`: Appendix E).
+# docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->):
+# it combines every process's per-channel mean, variance and count. Appendix E does the
+# equivalent by hand on the CPU and matches `BatchNorm2d` on the whole batch in one process.
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
@@ -823,16 +813,17 @@ print(accumulation.output)
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
 # - Sections 8 and 9, the finding (on this CPU, one launch each): at 64 images per
-#   process, DDP added
-#   1.233 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+#   process, the DDP step against one process's step on all 128 images had a speed-up of
+#   0.36<!-- output: 64 images per process, step speed-up of 2 processes -->; DDP added
+#   1.309 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 #   where the bare all-reduce took
-#   0.456 ms<!-- output: 64 images per process, ms of the bare all-reduce -->. Over whole
+#   0.525 ms<!-- output: 64 images per process, ms of the bare all-reduce -->. Over whole
 #   epochs at an effective batch of 128, 2 processes trained this MLP at
 #   0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up -->
 #   times the speed of 1 process on 1 thread (the median of the rounds), and at 2,048 at
-#   0.95<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times; 1
+#   1.27<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times; 1
 #   process on 2 threads ran at
-#   1.50<!-- output: 1 process, 2 threads at 2048, median speed-up --> times there.
+#   1.31<!-- output: 1 process, 2 threads at 2048, median speed-up --> times there.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -898,8 +889,8 @@ if check_exercise(2, rank0_orders=rank0_orders):
 # - with CUDA but fewer GPUs than processes on the machine: it refuses with a
 #   `ValueError` that gives the GPUs and the processes, as the course's `run_torchrun`
 #   does, rather than fall back quietly to a slow CPU run. (With fewer than 2 GPUs, this
-#   lesson's launches choose the CPU on purpose, with `cpu_only=True`; Appendix D prints
-#   each rank's device.)
+#   lesson's launches choose the CPU on purpose, with `cpu_only=True`; section 7's launch
+#   prints each rank's device.)
 #
 # The check asks about machines with and without GPUs, with enough or too few, and about
 # the second machine of a 2-machine launch, where a process has rank 3 but local rank 1.
@@ -1034,30 +1025,25 @@ check_exercise("Q2", answer_q2=answer_q2)
 #   batch.
 # - (b) gloo is slow: NCCL would make the same CPU processes faster.
 # - (c) 2 processes go through twice as many images per epoch as one.
-# - (d) At this batch size, what DDP adds to each step (the all-reduce, and the
-#   bookkeeping and waiting around it) costs more than halving the arithmetic saves.
+# - (d) At this batch size, what DDP adds to each step costs more than splitting the
+#   step's images between 2 processes saves.
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 8's table and lines at B = 64, then section 9's speed-up at 128
+# Hint: section 8's step speed-up and what DDP adds at B = 64, then section 9 at 128
 answer_q3 = "d"
 ### END SOLUTION
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Section 8's lines at B = 64: a DDP step took
-# 3.34<!-- output: 64 images per process, DDP step / step without communication -->
-# times as long as the same step without communication, DDP adding
-# 1.233 ms<!-- output: 64 images per process, ms DDP adds to a step --> to it, and the
-# bare all-reduce alone took
-# 86%<!-- output: 64 images per process, bare all-reduce / step without communication -->
-# of that plain step, itself
-# 0.528 ms<!-- output: 64 images per process, ms of the step without communication -->.
-# DDP's added time was
-# **more**<!-- says: 64 images per process, DDP's added ms against the whole plain step -->
-# than the whole plain step, while a second process can save only part of a step (each
-# process still computes 64 images). Over whole epochs of the real loop, loading included,
-# section 9 measured
+# **(d).** Section 8 at B = 64: against one process's step on all 128 images, the DDP
+# step on 64 each had a step speed-up of
+# 0.36<!-- output: 64 images per process, step speed-up of 2 processes --> (2 processes:
+# **slower**<!-- says: 64 images per process, 2 processes against 1, per step -->). Its
+# table shows why: the first row against `step without communication` is what splitting
+# the images saved, and DDP added
+# 1.309 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step.
+# Over whole epochs of the real loop, loading included, section 9 measured
 # 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up -->
 # against 1 process on 1 thread (the median of the rounds).
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
@@ -1079,7 +1065,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 11 on SyncBatchNorm; Appendix E measures the shard means
+# Hint: section 11 on SyncBatchNorm; Appendix E computes its statistics by hand
 answer_q4 = "a"
 ### END SOLUTION
 check_exercise("Q4", answer_q4=answer_q4)
@@ -1087,8 +1073,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown] tags=["solution"]
 # **(a).** As section 11 says, plain `BatchNorm` normalises with its own shard's
 # statistics, while with `SyncBatchNorm` each process normalises with the whole batch's,
-# computed across the processes (its docs; refused on the CPU here: Appendix E).
-# Appendix E prints each shard's mean beside the whole batch's. DDP already averages every
+# computed across the processes (its docs; refused on the CPU here). Appendix E does that
+# by hand with `all_reduce` and matches `BatchNorm2d` on the whole batch; a shard
+# normalised with its own statistics did not match. DDP already averages every
 # parameter's gradient, batch norm's weight and bias
 # included<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->.
 
@@ -1199,29 +1186,12 @@ except RuntimeError as error:
     print(error)
 
 # %% [markdown]
-# **Why your average equals DDP's exactly** (section 5). DDP halves each gradient before
-# summing<!-- source: PyTorch's c10d/reducer.cpp, copy_grad_to_bucket -->, you after.
-# With 2 processes the order does not matter, since halving is exact in floating point.
-#
-# **Why section 5's two gaps are equal.** With two halves, the whole batch's gradient
-# lies halfway between the halves' gradients, so each process's `largest gap` from it is
-# the same.
-#
-# **Buckets and buffers** (section 5's list of what DDP does). In `backward`, DDP divides
-# the gradients by the world size and all-reduces them in *buckets*: by PyTorch's DDP
-# documentation<!-- source: PyTorch docs, DistributedDataParallel -->, each bucket's
-# all-reduce starts once it is filled, overlapping with the rest of `backward`; copying
-# the gradients into the buckets and back is its *bookkeeping*. A bucket holds up to
-# `bucket_cap_mb`, 25 MiB by
-# default<!-- source: https://pytorch.org/docs/stable/notes/ddp.html --> (DDP keeps its
-# first bucket smaller, 1
-# MiB<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/nn/parallel/distributed.py -->:
-# `_DEFAULT_FIRST_BUCKET_BYTES`); either way this
-# model's 101,800<!-- output: gradient bytes each process contributes per step --> bytes of
-# gradients fit in one, so its one all-reduce is expected to start only once `backward` has computed
-# them all (section 11's hook counts one all-reduce per `backward`). *Buffers*, such as batch
-# norm's running statistics, are sent from rank 0 at each forward pass by default
-# (`broadcast_buffers=True`); this MLP has none.
+# **How DDP averages, and why yours equals it exactly** (section 5). In `backward`, DDP
+# divides each gradient by the world size and all-reduces the gradients in *buckets* of up
+# to 25 MiB<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->, each sent once
+# it is filled (this model's 101,800 bytes fit in one). Dividing before the sum, as DDP
+# does, or after it, as your function does, gives the same bits with 2 processes, since
+# halving is exact in floating point.
 #
 # **Section 5's script**, `manual_ddp.py`, in full:
 
@@ -1282,66 +1252,19 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 
 # %% [markdown]
 # **Threads.** Each process of section 7's launch gets 1 intra-op thread
-# (`OMP_NUM_THREADS=1`), as a typed `torchrun` gives each of several processes when the
-# variable is unset, printing a warning that it
-# did<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/distributed/run.py -->;
-# `run_torchrun` sets the variable itself, so no warning appears here. So 2 processes run
-# 2 threads in all. The launch's first lines say so; one process run with `python` gets
-# PyTorch's default:
-
-# %%
-print("\n".join(line for line in two_processes.output.splitlines() if "intra-op" in line))
-print(f"this notebook's process: {torch.get_num_threads()} intra-op threads")
-
-# %% [markdown]
-# **How the workers start.** `run_torchrun` and a typed `torchrun` start the same script
-# in 2 processes, with the same environment variables; they differ in how. On Linux,
-# `run_torchrun` is written to start CPU workers by forking (copying) a Python that has
-# already imported PyTorch (read `course_utils/distributed.py`); a typed `torchrun` (not
-# run here) starts each worker as a fresh Python, which imports PyTorch itself. For those
-# forked workers `run_torchrun` runs `python -m course_utils.distributed`, which takes
-# torchrun's options and runs torchrun's launcher; otherwise it runs
-# `python -m torch.distributed.run`, what the `torchrun` command runs. This lesson's
-# timings and memory are the forked workers'; your terminal's may differ.
-
-# %% [markdown]
-# **Memory.** Every process is a full Python with its own PyTorch and model. *Resident*
-# memory (RSS) counts every page a process uses, shared or not; *proportional* memory
-# (PSS) splits each shared page among its sharers, so several processes' PSS adds up to
-# what they hold together. Neither separates out the data file that every process maps
-# into memory (saved in section 3):
-
-# %%
-peak_worker = round(two_processes.peak_worker_rss_mb)
-record_result("largest worker, peak resident memory (MB)", peak_worker)
-summed = round(two_processes.peak_rss_mb)
-record_result("launcher + 2 workers, summed resident memory (MB)", summed)
-if two_processes.peak_pss_mb > 0:  # proportional memory: reported on Linux only
-    both = round(two_processes.peak_pss_mb)
-    record_result("launcher + 2 workers, proportional memory (MB)", both)
-else:
-    print("proportional memory (PSS): not reported on this system")
-
-# %% [markdown]
-# In section 7's run, the launcher (`torchrun`'s parent process) and its 2 workers held
-# 901 MB<!-- output: launcher + 2 workers, proportional memory (MB) --> together,
-# counting each shared page once. The largest worker alone had
-# 590 MB<!-- output: largest worker, peak resident memory (MB) --> in use, counting
-# every page it used in full, and the three processes' resident memory summed to a peak
-# of
-# 1680 MB<!-- output: launcher + 2 workers, summed resident memory (MB) -->. A shared
-# page counts in full in each sharer's resident memory but only once in the
-# proportional total, so the gap between the two totals is shared pages (peaks from
-# different moments, so the gap is approximate).
-# Part of what they share is expected to be PyTorch's library code, which the system
-# shares between any processes; forked workers also start sharing what their parent
-# loaded (not measured apart here). Only forked workers were measured here;
-# `run_torchrun` is written not to fork outside Linux or for workers on GPUs
-# (`FORK_WORKERS` in `course_utils/distributed.py`; not run here).
+# (`OMP_NUM_THREADS=1`; its first lines print it), as a typed `torchrun` gives each of
+# several processes when the variable is unset, with a
+# warning<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/distributed/run.py -->.
+# This notebook's own process uses PyTorch's default (`torch.get_num_threads()`).
 #
-# (The peak memory in the line at the top of the lesson is the course runner's: the
-# proportional memory of the notebook and every process it started, together, at the
-# lesson's highest moment.)
+# **How the workers start.** On Linux, `run_torchrun` starts CPU workers by forking a
+# Python that has already imported PyTorch, where a typed `torchrun` starts each worker as
+# a fresh Python (`FORK_WORKERS` in `course_utils/distributed.py`). So a terminal's
+# timings and memory may differ from this lesson's.
+#
+# **Memory.** Every process is a full Python with its own PyTorch and copy of the model.
+# A launch's result records its peak memory (`two_processes.peak_rss_mb`, and on Linux
+# `peak_pss_mb`, which counts each shared page once), to print if you want it.
 
 # %% [markdown]
 # ## Appendix E: section 11 in more detail
@@ -1366,13 +1289,15 @@ else:
 # each machine. Each machine needs the data (or a shared file system); rank 0's machine
 # writes the checkpoint.
 #
-# **Batch norm's statistics.** `batch_norm.py` compares each process's 32-image pixel
-# mean with the whole batch's, then with fewer images per process, and converts a small
-# model's `BatchNorm` layers to `SyncBatchNorm`. A CPU run ends with PyTorch's refusal,
-# a `ValueError`, on purpose: `SyncBatchNorm` needs a GPU-type device (the error lists
-# CUDA's GPU and others). With a CUDA GPU per process, the converted model's forward pass
-# would run instead, all-reducing the batch statistics, and the script would print
-# `SyncBatchNorm ran on` its device:
+# **Batch norm's statistics, by hand.** `batch_norm.py` compares each process's 32-image
+# pixel mean with the whole batch's. Then it does what `SyncBatchNorm` does, on the CPU:
+# each process passes its shard through a small convolution (the same weights everywhere),
+# all-reduces each of its 8 channels' sum, sum of squares and count of values, and
+# normalises its shard with the whole batch's mean and variance (the mean of the squares
+# minus the square of the mean). It compares the result with `nn.BatchNorm2d` in training
+# mode, applied by one process to the whole batch (each process has it here). Last, it
+# converts the model to `SyncBatchNorm`, which this PyTorch refuses on the CPU; on GPUs
+# (not run here) the script prints instead whether it equals the by-hand result:
 
 # %%
 batch_norm = run_torchrun(
@@ -1381,20 +1306,14 @@ batch_norm = run_torchrun(
 print(batch_norm.output)
 
 # %% [markdown]
-# Each shard's mean differs from the whole batch's, and in this batch shards of 4 images
-# strayed further than shards of 32 (the `gap larger` line). That line sets an average
-# over 8 batches of 4 images per process against a single batch of 32 per process
-# (`over 1 batch(es)`): one draw, not a rule.
-#
-# Batch norm divides by the standard deviation, so a gap g in the mean shifts every
-# normalised value by g / std; the script therefore also gives each gap as a percentage
-# of the whole batch's standard deviation (about 1: the images were normalised). The
-# `… images per process` lines split the batch into smaller shards and average the gap.
-# Read these percentages as this one batch's, not as a rule: a layer deep in a network
-# sees other values. On GPUs `SyncBatchNorm` would compute per-channel statistics of its
-# layer's inputs (here the convolution's outputs; a channel is one feature map of an
-# image layer, normalised as one feature): the pixel means show the same idea,
-# not its numbers. The script:
+# Each shard's mean differs from the whole batch's. Rank 0's shard, normalised with the
+# all-reduced statistics, against `BatchNorm2d` on the whole batch:
+# **True (largest gap 9.5e-07)**
+# <!-- says: [rank 0] normalised by hand == BatchNorm2d on the whole batch -->.
+# Normalised with its own shard's statistics instead, as plain batch norm under DDP
+# would, rank 0's shard ended up to
+# 2.4e-01<!-- output: [rank 0] normalised with my shard's own statistics, largest gap -->
+# away. The script:
 
 # %%
 Code(filename=str(scripts / "batch_norm.py"), language="python")
@@ -1409,28 +1328,20 @@ Code(filename=str(scripts / "batch_norm.py"), language="python")
 Code(filename=str(scripts / "no_sync.py"), language="python")
 
 # %% [markdown]
-# **FSDP in miniature.** As PyTorch's FSDP2 tutorial
-# describes<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->
-# (this lesson does not show it), FSDP gathers a layer's full weights (`all_gather`) only
-# while computing it, and reduce-scatters the gradients (`reduce_scatter`): each process
-# receives the average, over the processes, of its own shard of them, as DDP averages the
-# whole gradients. Below, with gloo on the CPU (who holds
-# what, not a speed), `fully_shard(layer)` makes each of the layer's parameters a
-# *DTensor*, a tensor that knows it is split over the processes (its *device mesh* lists
-# them); `.to_local()` gives this process's slice:
-
-# %%
-Code(filename=str(scripts / "fsdp.py"), language="python")
+# **FSDP in miniature.** `fsdp.py` shards lesson 03's MLP over the 2 CPU processes with
+# `fully_shard` (who holds what, not a speed), then does by hand what FSDP does before a
+# layer computes: an `all_gather` of the processes' slices of the first layer's weights.
+# How FSDP reduce-scatters the gradients and shards the optimizer state: PyTorch's [FSDP2
+# tutorial](https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html).
 
 # %%
 fsdp = run_torchrun(scripts / "fsdp.py", nproc=2, timeout=launch_timeout, cpu_only=cpu_only)
 print(fsdp.output)
 
 # %% [markdown]
-# Each process holds half of the parameters and, after `backward`, only that half's
-# gradients. On large models on GPUs, that is what is meant to let the model, its
-# gradients and (with an optimizer built on the sharded parameters) its optimizer state
-# fit where whole copies would not. The last line does by hand what FSDP does before a
-# layer computes: `all_gather` of the processes' slices of the first layer's weights
-# gives back the whole matrix, equal to an unsharded copy made from the same seed. The
-# script has no optimizer, and does not show the scattering of the gradients.
+# Each process held half of the parameters and, after `backward`, gradients for that half
+# only; the gathered weights equal an unsharded copy made from the same seed. The script
+# (it has no optimizer, and does not show how the gradients are scattered):
+
+# %%
+Code(filename=str(scripts / "fsdp.py"), language="python")

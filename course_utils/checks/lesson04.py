@@ -273,7 +273,7 @@ class _Loader(list):
         self.pin_memory = pin_memory
 
 
-PINNED_ARM = "cuda, pinned + non_blocking"  # exercise 1's fifth step: the arm that pins
+PINNED_ARM = "cuda, pinned + non_blocking"  # exercise 1's step 2: the arm that pins
 
 
 def _arm_device(arm: str) -> torch.device:
@@ -483,20 +483,14 @@ def _check_train_epoch(
         f"{queued:.2f} s: the clock started before that earlier work had finished. Call "
         "`synchronize(on)` before starting the clock, too.",
     )
+    copies = f"{len(gpu.host_syncs)} cop{'y' if len(gpu.host_syncs) == 1 else 'ies'}"
     return [
-        f"on the check's own small problem ({len(batches)} batches of random images), "
-        "`train_epoch` makes one optimizer step per batch, moves each batch's images and "
-        f"labels to `on` ({'with' if pinned else 'without'} `non_blocking=True`, as "
-        f"`loader.pin_memory` was {pinned}), and ends with the weights of the lesson's loop "
-        "(train mode, zero_grad after each step)",
-        f"it copied the loss to the CPU at most once ({len(gpu.host_syncs)} "
-        f"cop{'y' if len(gpu.host_syncs) == 1 else 'ies'} in {len(batches)} steps): on a "
-        "GPU each copy inside the loop would make Python wait for a step",
-        f"on a simulated GPU (`on` was `torch.device({gpu_type!r})`) with "
-        f"{EARLIER_SECONDS:.2f} s of earlier work still queued, whose {len(batches)} steps "
-        f"need {queued:.2f} s, it measured {seconds:.2f} s: it waited for the device before "
-        "starting the clock and before reading it, and (the simulated GPU counts its waits) "
-        "at no step inside the loop",
+        f"`train_epoch`, on {len(batches)} random batches: one step per batch, the lesson "
+        f"loop's weights, batches moved to `on` {'with' if pinned else 'without'} "
+        f"`non_blocking=True`, the loss copied to the CPU at most once ({copies} in "
+        f"{len(batches)} steps); on a simulated GPU (`on` was `torch.device({gpu_type!r})`) "
+        f"it measured {seconds:.2f} s for {queued:.2f} s of steps, waiting before and after "
+        "the loop, not inside it",
     ]
 
 
@@ -574,9 +568,8 @@ def _check_provenance(
         )
         found.append(f"{name} {second:.2f} s against about {expected:.2f} s")
     return [
-        "the second epoch's time on each device is within "
-        f"{PROVENANCE_FACTOR} times of the check's own timing of one pass over `loader` and "
-        f"a few steps of `big_model` there, scaled to one epoch ({'; '.join(found)})"
+        f"each second epoch within {PROVENANCE_FACTOR} times of the check's own timing of "
+        f"one pass over `loader` and a few steps of `big_model` ({'; '.join(found)})"
     ]
 
 
@@ -631,10 +624,7 @@ def _exercise_1(
     checked = _check_train_epoch(train_epoch, gpu_type)
     if gpu_type == "cuda":  # the pinned arm exists on CUDA only; the check simulates one
         _check_train_epoch(train_epoch, "cuda", pinned=True)
-        checked.append(
-            "given the same batches pinned (`loader.pin_memory` True, as in the pinned arm), "
-            "it copied every batch tensor with `non_blocking=True` and passed the same checks"
-        )
+        checked[-1] += "; and the same with pinned batches, copied with `non_blocking=True`"
     names = _check_arms(exercise_arms, devices)
     require_keys(big_model_seconds, names, "big_model_seconds")
     for name in names:
@@ -665,12 +655,9 @@ def _exercise_1(
     provenance = _check_provenance(big_model, big_model_seconds, names, loader)
     return [
         *checked,
-        f"`exercise_arms` holds one arm per change, {names}, each pinned only where it should "
-        "be, and `big_model_seconds` two epoch times for each arm "
-        f"({first_second})",
-        f"`big_model` is 784 -> 2048 -> 2048 -> 10, {weights:,} weights against the 32-unit "
-        f"model's {small:,}, and sits on {where}",
-        *provenance,
+        f"`exercise_arms` {names}, each pinned only where it should be; `big_model_seconds` "
+        f"({first_second}); `big_model` 784 -> 2048 -> 2048 -> 10 ({weights:,} weights, the "
+        f"32-unit model's {small:,}) on {where}; {provenance[0]}",
     ]
 
 

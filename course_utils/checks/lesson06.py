@@ -420,13 +420,12 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q3": concept_question(
         "answer_q3",
-        hint="section 8's table and lines at B = 64, then section 9's speed-up at 128",
+        hint="section 8's step speed-up and what DDP adds at B = 64, then section 9 at 128",
         right="d",
         why=(
-            "at 64 images per process, what DDP adds to each step (the all-reduce, and the "
-            "bookkeeping and waiting around it) costs more than halving the step's arithmetic "
-            "saves, on the machine's logical CPUs shared by 2 processes; in the course's run, "
-            "section 8's lines showed DDP adding more than the plain step's own time. "
+            "at 64 images per process, what DDP adds to each step costs more than splitting "
+            "the step's images between 2 processes saves: section 8's step speed-up at 64 "
+            "images per process and the milliseconds DDP adds show it for the run you made. "
             "Section 9 then timed whole epochs, round by round, and its figure splits each "
             "epoch into the loading and the rest (the steps, and any wait at the all-reduce)."
         ),
@@ -435,9 +434,9 @@ QUESTIONS: dict[str, Exercise] = {
             "on images 0 to 31 of the batch, rank 1 on 32 to 63); DDP then averages the "
             "gradients, it does not recompute them on the whole effective batch.",
             "b": "NCCL carries only GPU tensors, so it cannot run on CPU processes at all. "
-            "What section 8's table shows, a DDP step against a plain one (Appendix A's full "
-            "table splits it), is the cost of the exchange and the bookkeeping around it, which "
-            "any backend pays between processes.",
+            "What section 8's table shows, the DDP step against one process's step on all the "
+            "images (Appendix A's full table splits it), is the cost of the exchange and the "
+            "bookkeeping around it, which any backend pays between processes.",
             "c": "DistributedSampler splits the data: with 2 processes each takes its own "
             "half of the training images per epoch (section 6's shards), so together they "
             "see each image once per epoch, as one process does.",
@@ -445,7 +444,7 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q4": concept_question(
         "answer_q4",
-        hint="section 11 on SyncBatchNorm; Appendix E measures the shard means",
+        hint="section 11 on SyncBatchNorm; Appendix E computes its statistics by hand",
         right="a",
         why=(
             "a BatchNorm layer under DDP normalises with the statistics of its own shard; "
@@ -455,13 +454,15 @@ QUESTIONS: dict[str, Exercise] = {
         misconceptions={
             "b": "DDP already averages every parameter's gradient, the batch-norm layers' "
             "included. The problem Appendix E shows is in the forward pass: each shard's "
-            "mean differs from the whole batch's, more so with fewer images per process.",
-            "c": "SyncBatchNorm adds communication to every forward pass, so it cannot make a "
-            "step cheaper. It exists for correctness: Appendix E shows the statistics it "
-            "replaces differ between shards and the whole batch.",
+            "mean differs from the whole batch's.",
+            "c": "SyncBatchNorm adds communication to every forward pass (Appendix E does it "
+            "by hand: an all-reduce of each channel's sums), so it cannot make a step cheaper. "
+            "It exists for correctness: a shard normalised with its own statistics did not "
+            "match batch norm on the whole batch.",
             "d": "Appendix E printed each shard's mean beside the whole batch's: they "
-            "differed, and in that one batch the gap with 4 images per process was larger "
-            "than with 32. Shards drawn from the same data still have statistics of their own.",
+            "differed, and a shard normalised with its own statistics did not match batch "
+            "norm on the whole batch. Shards drawn from the same data still have statistics "
+            "of their own.",
         },
     ),
     "Q5": concept_question(

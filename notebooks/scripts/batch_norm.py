@@ -1,8 +1,12 @@
-"""Batch norm under data parallelism: each process sees only its shard's statistics.
+"""Batch norm under data parallelism: the whole batch's statistics, all-reduced by hand.
 
-Compares the mean a BatchNorm layer would use on each process's shard with the mean of
-the whole batch (all-reduced by hand), then converts a small model's BatchNorm layers
-to SyncBatchNorm, which computes the whole batch's statistics across the processes.
+Each process first compares the mean of its shard with the mean of the whole batch. Then it
+does by hand what SyncBatchNorm does: it all-reduces, channel by channel, the sums, the sums
+of squares and the counts of a small convolution's outputs on its shard, normalises its
+shard with the whole batch's mean and variance, and compares the result with BatchNorm2d in
+training mode applied by one process to the whole batch (each process has the whole batch
+here, so each can compute that). Last, it converts the model's BatchNorm2d to SyncBatchNorm,
+which this PyTorch runs on GPUs only: on the CPU it prints the refusal.
 Run: torchrun --standalone --nproc_per_node=2 batch_norm.py batch.pt
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
@@ -20,51 +24,62 @@ with process_group(timeout=60) as group:
     rank, world_size, device = group.rank, group.world_size, group.device
     images = torch.load(sys.argv[1], weights_only=True)["images"].to(device)
     part = len(images) // world_size
-    mine = images[rank * part : (rank + 1) * part]
+    mine = slice(rank * part, (rank + 1) * part)
 
     # What batch norm normalises with: the mean over the batch (here of every pixel).
-    shard_mean = mine.mean()
-    total = mine.sum().reshape(1)
-    count = torch.tensor([float(mine.numel())], device=device)
+    shard_mean = images[mine].mean()
+    total = images[mine].sum().reshape(1)
+    count = torch.tensor([float(images[mine].numel())], device=device)
     dist.all_reduce(total)  # sums over every process's shard
     dist.all_reduce(count)
-    batch_mean = total / count
-    # The scale to judge a gap by: batch norm divides by the standard deviation, so a gap in
-    # the mean of g shifts every normalised value by g / std.
-    squares = ((mine - batch_mean) ** 2).sum().reshape(1)
-    dist.all_reduce(squares)
-    batch_std = (squares / count).sqrt().item()
     rank_print(
-        f"mean of my shard {shard_mean.item():+.4f}, of the whole batch {batch_mean.item():+.4f}",
+        f"mean of my shard {shard_mean.item():+.4f}, of the whole batch "
+        f"{(total / count).item():+.4f}",
         all_ranks=True,
     )
-    rank_print(f"whole batch's standard deviation (the scale of the values): {batch_std:.4f}")
 
-    # Fewer images per process: cut my shard into groups of `size` images; group g of every
-    # process makes one batch. The gap between a group's mean and its batch's, averaged.
-    gaps = {}
-    for size in (4, 8, part):
-        groups = mine[: part // size * size].reshape(part // size, size, -1)
-        group_means = groups.mean(dim=(1, 2))
-        batch_means = group_means.clone()
-        dist.all_reduce(batch_means)  # equal groups: the mean of the means is the batch's
-        batch_means /= world_size
-        gap = (group_means - batch_means).abs().mean().reshape(1)
-        dist.all_reduce(gap)  # averaged over the processes too
-        gaps[size] = gap.item() / world_size
-        rank_print(
-            f"{size} images per process: shard mean vs batch mean, average gap "
-            f"{gaps[size]:.4f} over {part // size} batch(es), "
-            f"{gaps[size] / batch_std:.1%} of the standard deviation"
-        )
-    rank_print(f"gap larger with 4 images per process than with {part}:", gaps[4] > gaps[part])
+    # A convolution, then batch norm over its 8 channels: the same weights in every process.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8)).to(device)  # training mode
+    norm = model[1]
+    with torch.no_grad():
+        # My shard's convolution outputs, cut from the whole batch's (images, channels, height,
+        # width), so that both sides below normalise the very same numbers.
+        features = model[0](images)[mine]
+        # Batch norm's statistics of the whole batch, by hand, channel by channel: every
+        # process's sums, sums of squares and counts of values, added up.
+        sums = features.sum(dim=(0, 2, 3))
+        squares = (features**2).sum(dim=(0, 2, 3))
+        counts = torch.full_like(sums, features.numel() / features.shape[1])
+        for tensor in (sums, squares, counts):
+            dist.all_reduce(tensor)
+        mean = sums / counts
+        variance = squares / counts - mean**2  # the biased variance, as batch norm divides by
+        channel = (1, -1, 1, 1)  # one value per channel, for every image and pixel
+        by_hand = (features - mean.view(channel)) / (variance.view(channel) + norm.eps).sqrt()
+        by_hand = by_hand * norm.weight.view(channel) + norm.bias.view(channel)
+        # One process on the whole batch: in training mode BatchNorm2d uses its statistics.
+        whole = model(images)[mine]
+        own = norm(features)  # batch norm on my shard alone, with my shard's statistics
+    gap = (by_hand - whole).abs().max().item()
+    same = torch.allclose(by_hand, whole, atol=1e-5)
+    rank_print(
+        f"normalised by hand == BatchNorm2d on the whole batch: {same} (largest gap {gap:.1e})",
+        all_ranks=True,
+    )
+    own_gap = (own - whole).abs().max().item()  # from BatchNorm2d on the whole batch
+    rank_print(
+        f"normalised with my shard's own statistics, largest gap: {own_gap:.1e}", all_ranks=True
+    )
 
-    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten())
-    synced = nn.SyncBatchNorm.convert_sync_batchnorm(model).to(device)
-    rank_print("after convert_sync_batchnorm:", [type(layer).__name__ for layer in synced])
+    # SyncBatchNorm combines every process's per-channel mean, variance and count in its
+    # forward pass: the equivalent of the by-hand statistics above.
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     try:
-        synced(mine)  # the batch statistics are all-reduced across the processes here
-        rank_print("SyncBatchNorm ran on", device)
+        with torch.no_grad():
+            result = synced(images[mine])
+        same = torch.allclose(result, by_hand, atol=1e-5)
+        rank_print(f"SyncBatchNorm on {device}, the same as by hand: {same}", all_ranks=True)
     except ValueError as error:  # this PyTorch's SyncBatchNorm refuses CPU tensors
         if device.type == "cuda":  # there it should have run: a real failure
             raise

@@ -7,7 +7,6 @@ processes then run on the CPU with gloo, as in the lesson's outputs without 2 GP
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -19,7 +18,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
 from course_utils.checkpoint import save_checkpoint
-from course_utils.device import synchronize
 from course_utils.distributed import (
     check_world_size,
     largest_gap_between_processes,
@@ -76,27 +74,12 @@ with process_group(timeout=60) as group:
     for epoch in range(1, args.epochs + 1):
         sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
         model.train()
-        loading = 0.0  # the seconds this process spends getting each batch ready
-        dist.barrier()
-        start = time.perf_counter()
-        batches = iter(loader)
-        for _ in range(len(loader)):
-            tick = time.perf_counter()
-            images, labels = next(batches)  # the loader picks, fetches and stacks a batch
+        for images, labels in loader:  # my shard's batches
             images, labels = as_input(images.to(device)), labels.to(device)  # moved, normalised
-            loading += time.perf_counter() - tick
             loss = F.cross_entropy(model(images), labels)
             optimizer.zero_grad()
             loss.backward()  # DDP all-reduces (averages) the gradients here
             optimizer.step()
-        synchronize(device)  # a GPU runs the queued steps later: wait (a CPU has none queued)
-        dist.barrier()
-        seconds = time.perf_counter() - start
-        # Every rank's time in the loader, in every process. (On a GPU the loader's work
-        # overlaps the queued steps; on a CPU each step ends before the next batch is asked.)
-        loader_seconds = torch.zeros(world_size, device=device)
-        loader_seconds[rank] = loading
-        dist.all_reduce(loader_seconds)
         model.eval()
         with torch.no_grad():
             outputs = model.module(as_input(my_val_images))
@@ -110,21 +93,8 @@ with process_group(timeout=60) as group:
             )
         dist.all_reduce(totals)  # sum the shards' counts over every process
         val_loss, val_acc = (totals[:2] / totals[2]).tolist()
-        loads = loader_seconds.tolist()
-        history.append(
-            {
-                "epoch": epoch,
-                "seconds": seconds,
-                "loader_seconds": loads,
-                "val_loss": val_loss,
-                "val_acc": val_acc,
-            }
-        )
-        by_rank = ", ".join(f"{load:.2f} s on rank {r}" for r, load in enumerate(loads))
-        rank_print(
-            f"epoch {epoch}: {seconds:.2f} s training (getting batches ready: {by_rank}), "
-            f"val_loss {val_loss:.4f}, val_acc {val_acc:.4f}"
-        )
+        history.append({"epoch": epoch, "val_loss": val_loss, "val_acc": val_acc})
+        rank_print(f"epoch {epoch}: val_loss {val_loss:.4f}, val_acc {val_acc:.4f}")
         if rank == 0:  # one process writes; the others would write the same weights
             save_checkpoint(
                 args.out / "checkpoint.pt", model.module, optimizer, epoch=epoch, val_acc=val_acc
