@@ -17,7 +17,7 @@ from torch import nn
 
 from course_utils.training import eval_mode
 
-__all__ = ["largest_rise", "overfitting_summary", "wrong_answers"]
+__all__ = ["overfitting_summary", "wrong_answers"]
 
 # The rise averages this many last epochs (fewer if the run has fewer), so that one epoch's
 # wobble does not set it alone.
@@ -65,33 +65,6 @@ def overfitting_summary(history: Sequence[dict]) -> dict:
         "rise": statistics.mean(val_losses[-averaged:]) - val_losses[best],
         "best_val_acc": best_accuracy,
         "fall": 100 * (best_accuracy - val_accuracies[-1]),
-    }
-
-
-def largest_rise(history: Sequence[dict]) -> dict | None:
-    """The largest rise in validation loss from one epoch to the next in ``history``.
-
-    Returns ``None`` if the loss never rose (it only fell or stayed, or the run has one
-    epoch); otherwise a dict: ``epoch``, the epoch the loss rose to (1-based; the first on
-    a tie), ``before`` and ``at``, the loss the epoch before and at it, ``size`` (``at``
-    minus ``before``), and ``after`` and ``fell_back``, the loss the epoch after and
-    whether it is below ``at`` (both ``None`` if the rise came at the last epoch).
-    Introduced in lesson 05."""
-    losses = _losses(history, "val_loss")
-    if len(losses) < 2:
-        return None
-    index = max(range(1, len(losses)), key=lambda step: losses[step] - losses[step - 1])
-    before, at = losses[index - 1], losses[index]
-    if at <= before:
-        return None
-    after = losses[index + 1] if index + 1 < len(losses) else None
-    return {
-        "epoch": index + 1,
-        "before": before,
-        "at": at,
-        "size": at - before,
-        "after": after,
-        "fell_back": None if after is None else after < at,
     }
 
 

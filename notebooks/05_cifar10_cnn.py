@@ -43,7 +43,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 375 s with a peak memory of 1205 MB. The course's
+# > 2 threads); the whole lesson ran in 480 s with a peak memory of 1190 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -134,8 +134,9 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 
 # %% [markdown]
 # The run shown read **.jpg**<!-- says: image files --> files, a JPEG copy of CIFAR-10.
-# The download a learner gets holds the PNG originals, so a learner's figures will differ
-# from these, by an amount not measured.
+# The archive that `cifar10` downloads, fast.ai's `cifar10.tgz`, holds PNG
+# files<!-- source: fast.ai's cifar10.tgz, the archive course_utils.data.CIFAR10 names -->.
+# So a learner's figures will differ from these, by an amount not measured.
 #
 # As in lesson 04, prepare the images **once**, not every epoch: as `ImageFolder`'s
 # `loader`, `decode_image` reads each file straight into a `uint8` tensor, a quarter of
@@ -470,7 +471,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 20.2 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 27.2 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -606,7 +607,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 1.08<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 1.00<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN on this CPU. The CNN's lead over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points.
@@ -665,16 +666,14 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
-# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points.
-# A fixed shuffle is invisible to an MLP (it just permutes the first layer's starting
-# weights), so the MLP's change,
-# **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, is that of one other
-# start (the batch order unchanged); how far another start moves it was not measured.
-# Scrambling the neighbourhoods cost the CNN far more than the MLP in this run, one seed
-# per model: whether other seeds keep that gap was not measured. The CNN's lead went from
+# **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
+# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. For an MLP, a
+# fixed shuffle only reorders its inputs, which its first layer could match (not checked).
+# Its change would then be that of another random start, with the same batch order. The
+# CNN's lead went from
 # +13.0<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
 # -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-# points.
+# points. Each model ran from one seed; other seeds were not run.
 
 # %% [markdown]
 # ## 6. ResNet-9 and its training recipe
@@ -687,12 +686,77 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the added `x` is a
-#   path for the gradient past `f`. In an untrained deep stack, at initialisation only,
-#   Appendix D finds the gradient reaching the first layer with the additions and all but
-#   vanishing without them (at PyTorch's default initialisation; a He initialisation kept
-#   it too);
+#   path for the gradient past `f` (the next cell measures it, before any training);
 # - **augmentation**: random crops and flips vary each image every epoch, so memorising
 #   should pay less (exercise 1 looks for it).
+#
+# **A residual block's path for the gradient.** An untrained stack of 21 convolutions
+# with ReLU and no batch norm, three ways: plain, at PyTorch's default initialisation;
+# with `x + f(x)` around each pair; and plain, re-initialised the *He* way
+# (`kaiming_normal_`: weights with a spread of √(2 / inputs per output), meant to keep a
+# ReLU stack's signal in range; biases 0). One backward pass of a loss on 32 validation
+# images compares the gradient that reaches the first convolution with the one that
+# reaches the last. Nothing is trained.
+
+
+# %%
+class AddInput(nn.Module):
+    """x + body(x): a residual block around any body of the same shape."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs + self.body(inputs)
+
+
+def deep_stack(residual: bool, he_init: bool = False, pairs: int = 10) -> nn.Sequential:
+    """A 3 x 3 convolution to 16 channels, then pairs of (conv, ReLU, conv, ReLU), each
+    pair as x + f(x) if residual; PyTorch's default initialisation, seeded alike, then
+    He's (kaiming_normal_ weights, zero biases) if he_init."""
+    torch.manual_seed(0)
+    blocks = []
+    for _ in range(pairs):
+        body = nn.Sequential(
+            nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU()
+        )
+        blocks.append(AddInput(body) if residual else body)
+    stack = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), *blocks)
+    if he_init:
+        for layer in stack.modules():
+            if isinstance(layer, nn.Conv2d):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
+    return stack
+
+
+stacks = (("plain", False, False), ("residual", True, False), ("He-initialised plain", False, True))
+release_memory()  # room for the stacks' activations, within the lesson's memory budget
+with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
+    stack_batch = normalise(val_images[:32].to(device))
+    for name, residual, he_init in stacks:
+        stack = to_device(deep_stack(residual, he_init), device)
+        stack(stack_batch).square().mean().backward()  # any loss of the output will do
+        convolutions = [m for m in stack.modules() if isinstance(m, nn.Conv2d)]
+        first, last = convolutions[0].weight.grad.norm(), convolutions[-1].weight.grad.norm()
+        print(f"{name} stack, first layer's gradient / last's: {first / last:.2g}")
+del stack, stack_batch, convolutions
+
+# %% [markdown]
+# At PyTorch's default initialisation, the plain stack's first-layer gradient was
+# 1.1e-09<!-- output: plain stack, first layer's gradient / last's --> times the last's.
+# With the additions it was
+# 3.6<!-- output: residual stack, first layer's gradient / last's --> times the last's:
+# each `x + f(x)` hands the gradient back unchanged, besides `f`'s share. The
+# He-initialised plain stack kept its gradient too:
+# 0.67<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
+# the last's. That re-initialisation changed two things (the weights' scale and zero
+# biases), and this demo does not separate them. ResNet-9, which has batch norm, was not
+# run without its additions. He et al. (2016) introduced residual blocks because deeper
+# plain networks trained *worse* than shallower ones, even with batch
+# norm<!-- source: He et al., arXiv 1512.03385, section 4.1, plain nets with BN --> (the
+# *degradation* problem); this demo does not train.
 #
 # **Batch norm in train and eval mode.** What does a fresh `BatchNorm2d` do to one batch
 # whose channels have means near 2, in each mode?
@@ -873,8 +937,9 @@ show_batch(
 # %% [markdown]
 # **The training.** Section 7's training uses these parts, each with its aim:
 # - *Adam*: scales each weight's step by its own gradient history (by hand next);
-# - *one-cycle* (`fit_one_cycle`), to train at a large rate mid-run without an unstable
-#   start: the rate rises to a peak, then falls (section 7 plots it and checks it by hand);
+# - *one-cycle* (`fit_one_cycle`), meant to train at a large rate mid-run without an
+#   unstable start: the rate rises to a peak, then falls (section 7 plots it and checks it
+#   by hand);
 # - *weight decay*, meant to keep the weights small: adds 1e-4 times each weight to its
 #   gradient;
 # - *gradient clipping*: caps each gradient value at 0.1.
@@ -952,21 +1017,19 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 #
 # Section 6's network and its full recipe (one-cycle peaking at `peak_rate`, Adam, weight
 # decay 1e-4, clipping at 0.1, crops and flips, batches of 128), on all 45,000 training
-# images. On a CPU or an Apple GPU it is width 8, for 3 epochs; on a CUDA GPU, width 64
-# (the full-size network of section 6's layer table) for 16 epochs, in channels-last and,
-# where the GPU has bfloat16 units, under lesson 04's bfloat16 autocast. No run on this
-# page reaches the course outline's
+# images. On a CPU or an Apple GPU it is width 8, for 3 epochs. On a CUDA GPU it is width
+# 64 (section 6's layer table) for 16 epochs, in channels-last and, where the GPU has
+# bfloat16 units, under lesson 04's bfloat16 autocast (the second cell below). No run on
+# this page reaches the course outline's
 # 90%<!-- source: course outline, lesson 05 --> goal: this page's run is width 8 on a CPU,
 # and the
 # 89.3%<!-- source: benchmarks/RESULTS.md, H200 run of 2026-12-04, torch 2.11.0 --> that
 # Appendix E quotes for width 64 on a GPU came from an older version of this lesson.
-# (Appendix A shows the ideas of `FastNet`, after airbench, without training it; by the
-# course benchmark's figures, quoted there, it trained in a few minutes on a CPU.)
+# Appendix A shows the ideas of `FastNet`, after airbench, without training it; by the
+# course benchmark's figures, quoted there, it trained in a few minutes on a CPU.
 
 
 # %%
-from course_utils.device import bfloat16_support
-
 on_gpu = device.type == "cuda"
 resnet_width = 64 if on_gpu else 8  # also exercise 2's largest width
 if on_gpu:
@@ -979,6 +1042,12 @@ peak_rate = 0.01  # one-cycle's peak learning rate (exercise 2's and Appendix D'
 # The sample: the first 3,000 training images, which the exercises and Appendix D train on.
 sample_size = full_or_smoke(full=3_000, smoke=500)
 sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
+
+
+# %%
+# (for a CUDA GPU: run it, skip reading; Appendix E explains) `build_network`, section 7's
+# network: a plain float32 ResNet-9 off a CUDA GPU.
+from course_utils.device import bfloat16_support
 
 
 class MixedPrecisionResNet9(ResNet9):
@@ -1040,11 +1109,49 @@ plot_history(network_history, title=network_name)
 # The width-8 ResNet-9 (section 6's network, narrower) and the full recipe, trained for
 # 1,056<!-- output: ResNet-9, width 8, training steps --> steps on all the training
 # images, reached **74.1%**<!-- output: ResNet-9 validation accuracy --> validation
-# accuracy in 73 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
+# accuracy in 88 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
 # CPU (one run, seed 0). In the figure, the training loss is each epoch's average over
 # augmented batches in train mode, taken while the weights changed; the validation loss
-# is measured on plain images after the epoch. Look at how the two compare (Appendix D
-# splits the difference).
+# is measured on plain images after the epoch. Look at how the two compare; the next cell
+# splits their difference.
+
+# %%
+# The last epoch's gap, validation loss minus training loss, in two parts that add up to
+# it: the fit's own gap, the validation loss minus the loss on training images scored as
+# validation is (no augmentation, eval mode), and the rest, what the subtraction leaves.
+gap_count = full_or_smoke(full=5_000, smoke=500)  # training images, scored as validation is
+with eval_mode(network):  # eval mode, and no gradients kept
+    val_logits = torch.cat([network(normalise(b.to(device))) for b in val_images.split(250)])
+    some_train = train_images[:gap_count].split(250)  # no augmentation
+    train_logits = torch.cat([network(normalise(b.to(device))) for b in some_train])
+train_targets = train_labels[:gap_count].to(device)
+train_losses = F.cross_entropy(train_logits, train_targets, reduction="none")
+val_losses = F.cross_entropy(val_logits, val_labels.to(device), reduction="none")
+last_epoch = network_history[-1]
+loss_gap = last_epoch["val_loss"] - last_epoch["train_loss"]  # validation minus training
+fit_gap = last_epoch["val_loss"] - train_losses.mean().item()  # both plain, in eval mode
+rest = loss_gap - fit_gap  # what the subtraction leaves
+print(f"the gap, validation loss minus training loss, last epoch: {loss_gap:+.2f}")
+print(f"the fit's own gap: {fit_gap:+.2f}")
+print(f"the rest, what the subtraction leaves: {rest:+.2f}")
+# The fit's own gap's standard error (SE), from the per-image losses' variances.
+fit_gap_se = (train_losses.var() / len(train_losses) + val_losses.var() / len(val_losses)).sqrt()
+fit_gap_se = fit_gap_se.item()
+print(f"the fit's own gap, its standard error (SE): {fit_gap_se:.3f}")
+if abs(fit_gap) <= 2 * fit_gap_se:
+    fit_words = "within two SE of 0"
+else:
+    fit_words = "beyond two SE " + ("below 0" if fit_gap < 0 else "above 0")
+print(f"the fit's own gap, against chance: {fit_words}")
+del val_logits, train_logits, train_losses, val_losses
+
+# %% [markdown]
+# The gap was -0.08<!-- output: the gap, validation loss minus training loss, last epoch -->.
+# The fit's own gap was +0.06<!-- output: the fit's own gap -->, with an SE of
+# 0.019<!-- output: the fit's own gap, its standard error (SE) -->:
+# **beyond two SE above 0**<!-- says: the fit's own gap, against chance -->. The rest,
+# -0.14<!-- output: the rest, what the subtraction leaves -->, holds augmentation, batch
+# norm's train mode and an epoch's average over improving weights; one run cannot split them.
 
 # %% [markdown]
 # **One-cycle's learning rate.** Each epoch of `network_history` keeps, under `lrs`, the
@@ -1218,8 +1325,8 @@ print(f"test against validation: {verdict}")
 # The ResNet-9's validation figure in the table,
 # 75.8%<!-- output: validation accuracy with test-time augmentation -->, is its score with
 # test-time augmentation: the very score the rule used to choose to
-# **predict with it**<!-- says: test-time augmentation, the rule's choice -->, so it is not
-# an unbiased estimate. Its test score, measured after the choice, is the unbiased one.
+# **predict with it**<!-- says: test-time augmentation, the rule's choice -->, so that
+# choice can flatter it. Its test score was measured after the choice.
 #
 # The final model's test confusion matrix (rows: true class, columns: predicted), and
 # its three most frequent mistakes:
@@ -1341,15 +1448,15 @@ print(
 # - **Why the CNN beats the MLP.** In this run (seed 0; same epochs, batches and rate)
 #   the small CNN led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
-#   points. Shuffling the pixel positions, which scrambles neighbourhoods but is no
-#   handicap to an MLP (it only permutes its inputs), turned the lead into
+#   points. Shuffling the pixel positions scrambles neighbourhoods; it turned the lead into
 #   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-#   points: here the lead needed neighbouring pixels kept together (one seed per model).
+#   points (one seed per model). For an MLP the shuffle only reorders its inputs, which its
+#   first layer could match (not checked).
 # - **Batch norm's two modes.** Train mode normalises each channel with the batch's own
 #   mean and variance and moves running averages a tenth of the way towards them; eval
 #   mode uses the running averages, so an image's output does not depend on its batch.
 # - **Residual blocks** output `x + f(x)`: the added `x` is a path for the gradient past
-#   `f` (Appendix D, at initialisation).
+#   `f` (section 6 measured it at initialisation, in a stack without batch norm).
 # - **Augmentation.** Random crops after padding by 4 and flips give each image 162
 #   possible views, so memorising should pay less; exercise 1 removes it and looks for
 #   overfitting.
@@ -1358,16 +1465,17 @@ print(
 #   hand against PyTorch.
 # - **ResNet-9 on this CPU.** Width 8 with the full recipe, 3 epochs on all the training
 #   images: **74.1%**<!-- output: ResNet-9 validation accuracy --> on validation in
-#   73 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
+#   88 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
 #   Test-time augmentation was chosen on validation
 #   (75.8%<!-- output: validation accuracy with test-time augmentation --> with it): the
 #   rule chose to **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
 # - **The test set, once.** The small CNN
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and ResNet-9
-#   **76.2%**<!-- output: ResNet-9, width 8 test accuracy --> (unbiased: validation, not
-#   the test set, made every choice); not a comparison of networks (network, optimiser,
-#   batch size and training time all differ).
+#   **76.2%**<!-- output: ResNet-9, width 8 test accuracy -->; not a comparison of networks
+#   (network, optimiser, batch size and training time all differ). Validation, not the test
+#   set, made this lesson's choices; the recipe and FastNet's settings came from the
+#   course's benchmark, which saw test scores (section 8, Appendix A).
 # - Which of the recipe's parts a short run can detect, read seed by seed: Appendix D.
 
 # %% [markdown]
@@ -1432,7 +1540,7 @@ for label, transform in (("augmented", augment), ("plain", normalise)):
     overfit_lrs[label], overfit_histories[label] = lr, history
 
 # %%
-from course_utils.curves import largest_rise, overfitting_summary, wrong_answers
+from course_utils.curves import overfitting_summary, wrong_answers
 
 exercise_1_passed = check_exercise(
     1,
@@ -1467,14 +1575,7 @@ if exercise_1_passed:
     # Each run's figures. Its rise: the last 3 epochs' mean validation loss (fewer if the run
     # has fewer) minus the lowest, a mean so that one epoch's wobble does not set it alone.
     runs = {label: overfitting_summary(history) for label, history in overfit_histories.items()}
-    # A table of each run's largest one-epoch rise first, then one line for each figure
-    # that the text below quotes.
-    print(f"{'run':<11}largest one-epoch rise")
-    for label, history in overfit_histories.items():
-        spike = largest_rise(history)  # None if the loss never rose
-        spike_words = f"{spike['size']:+.2f} at epoch {spike['epoch']}" if spike else "none"
-        print(f"{label:<11}{spike_words}")
-    for label, run in runs.items():
+    for label, run in runs.items():  # one line for each figure that the text quotes
         print(f"{label}, final validation loss: {run['final_val_loss']:.2f}")
         print(f"{label}, lowest validation loss at epoch: {run['lowest_epoch']}")
         rise_line = (
@@ -1571,9 +1672,9 @@ if exercise_1_passed:
 # 3.77<!-- output: plain, mean loss on wrong validation answers --> against
 # 2.32<!-- output: augmented, mean loss on wrong validation answers -->).
 #
-# One run each, from one seed: another seed could narrow or widen these contrasts, and the
-# final accuracies, 42.9%<!-- output: augmented, final validation accuracy --> (augmented)
-# and 40.1%<!-- output: plain, final validation accuracy --> (plain), cannot say which
+# Each model is one run from one seed; other seeds were not run. From these runs the final
+# accuracies, 42.9%<!-- output: augmented, final validation accuracy --> (augmented)
+# and 40.1%<!-- output: plain, final validation accuracy --> (plain), do not say which
 # scores higher.
 
 # %% [markdown]
@@ -1716,32 +1817,32 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.62 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.57 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0's
-# run, timed once per width; the epoch lines above give both epochs' seconds, validation
-# included). Look for the seconds to grow far less than the parameters. One possible reason, not
-# measured: Python's fixed cost per step.
+# 0.95 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 2.23 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
+# run, timed once per width. The epoch lines above give both epochs' seconds, validation
+# included. Look for the seconds to grow far less than the parameters. Python's fixed
+# cost per step is one possible reason; it was not measured.
 #
 # Mean validation accuracy over the three seeds was
 # 27.20%<!-- output: width 2, mean validation accuracy --> at width 2,
 # 35.49%<!-- output: width 4, mean validation accuracy --> at 4 and
-# 38.75%<!-- output: width 8, mean validation accuracy --> at 8. The rule reads
-# each change seed by seed, the SE from its three changes, with t at
-# 4.30<!-- output: t for 2 degrees of freedom -->: the mean change was
+# 38.75%<!-- output: width 8, mean validation accuracy --> at 8. The rule reads each
+# change seed by seed, with the SE from its three changes and t at
+# 4.30<!-- output: t for 2 degrees of freedom -->. The mean change was
 # +8.29<!-- output: width 2 to 4, mean accuracy change (points) --> points from width 2 to
 # 4, +3.26<!-- output: width 4 to 8, mean accuracy change (points) --> from 4 to 8 and
-# +11.55<!-- output: width 2 to 8, mean accuracy change (points) --> from 2 to 8 (each
-# line also prints the bar it had to pass, t x SE). The width changes the rule shows:
+# +11.55<!-- output: width 2 to 8, mean accuracy change (points) --> from 2 to 8; each
+# line also prints the bar it had to pass, t x SE. The width changes the rule shows:
 # **width 2 to 4 (up), width 2 to 8 (up)**<!-- says: width changes the rule shows -->.
 # Undecided changes whose seeds all moved one way:
 # **width 4 to 8**<!-- says: undecided width changes whose seeds all moved one way -->.
-# The rule asks for a mean beyond t x SE, not for seeds that agree. Look, in an undecided
-# line whose seeds all moved one way, for one seed far from the others: it widens the SE,
+# The rule asks for a mean beyond t x SE, not for seeds that agree. In an undecided line
+# whose seeds all moved one way, look for one seed far from the others: it widens the SE,
 # and with two degrees of freedom the bar is
-# 4.30<!-- output: t for 2 degrees of freedom --> times the SE. An
-# undecided change is one three seeds could not tell, not one without effect; a shown one
-# is about these short runs on the sample, at one learning rate (0.01), not tuned per
-# width (longer training was not tested).
+# 4.30<!-- output: t for 2 degrees of freedom --> times the SE. An undecided change is one
+# that three seeds could not tell; it may still have an effect. A shown change holds for
+# these short runs on the sample, at one learning rate (0.01) for every width. Longer
+# training was not tested.
 
 # %% [markdown]
 # ## Check your understanding
@@ -2333,9 +2434,9 @@ print(f"weights x 10, turn per step / before: {(large_g / large_w) / (plain_g / 
 
 # %% [markdown]
 # The output changed by at most
-# 0.000069<!-- output: weights x 10, largest change of the output -->, most likely
-# because batch norm's `eps` (1e-5, added to the variance) does not scale (not checked
-# here). The gradient came out
+# 0.000069<!-- output: weights x 10, largest change of the output -->. Batch norm's
+# `eps` (1e-5, added to the variance) does not scale with the weights; whether it caused
+# that change was not tested. The gradient came out
 # 0.10<!-- output: weights x 10, gradient length / before --> times as long: larger
 # weights, smaller gradient. A step turns a weight vector by about (learning
 # rate) x |gradient| / |w|, so at 10 times the weights a step of the same rate turned
@@ -2466,7 +2567,7 @@ for line in inspect.getsource(fit_fast).splitlines():
 # per-image pipeline spent most of each epoch waiting for its batches (lesson 04's
 # figures, not rerun here). Section 1 takes the second way: decoding the training images
 # once took
-# 6.6<!-- output: decoding the training images once (seconds) --> s on this CPU, paid
+# 7.8<!-- output: decoding the training images once (seconds) --> s on this CPU, paid
 # once rather than every epoch; this page does not time a per-image `DataLoader` on
 # CIFAR-10.
 
@@ -2613,134 +2714,9 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 #
 # This appendix tests which of the recipe's parts a
 # 48<!-- output: steps per recipe run -->-step run (printed with the runs) can detect, and
-# ends with the answer. First, three looks that need no new training: the gradient
-# through residual blocks (section 6), section 7's two losses, and one-cycle's beta1 in
+# ends with the answer. First, a look that needs no new training: one-cycle's beta1 in
 # section 7's run. Then the runs: five recipes from five seeds, a rule that reads each
 # change seed by seed, its table, and the checks and limits behind it.
-
-# %% [markdown]
-# **A residual block's path for the gradient** (section 6's residual blocks). An
-# untrained stack of 21 convolutions with ReLU and no batch norm, three ways: chained
-# plainly, at PyTorch's default initialisation; the same with `x + f(x)` around each
-# pair; and the plain stack re-initialised the *He* way (`kaiming_normal_`: weights with
-# a spread of √(2 / inputs per output), meant to keep a ReLU stack's signal in range;
-# biases 0). One backward pass of a loss on 32 validation images compares the gradient
-# that reaches the first convolution with the one that reaches the last (at
-# initialisation only; nothing is trained):
-
-
-# %%
-class AddInput(nn.Module):
-    """x + body(x): a residual block around any body of the same shape."""
-
-    def __init__(self, body: nn.Module):
-        super().__init__()
-        self.body = body
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs + self.body(inputs)
-
-
-def deep_stack(residual: bool, he_init: bool = False, pairs: int = 10) -> nn.Sequential:
-    """A 3 x 3 convolution to 16 channels, then pairs of (conv, ReLU, conv, ReLU), each
-    pair as x + f(x) if residual; PyTorch's default initialisation, seeded alike, then
-    He's (kaiming_normal_ weights, zero biases) if he_init."""
-    torch.manual_seed(0)
-    blocks = []
-    for _ in range(pairs):
-        body = nn.Sequential(
-            nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU()
-        )
-        blocks.append(AddInput(body) if residual else body)
-    stack = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), *blocks)
-    if he_init:
-        for layer in stack.modules():
-            if isinstance(layer, nn.Conv2d):
-                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-                nn.init.zeros_(layer.bias)
-    return stack
-
-
-stacks = (("plain", False, False), ("residual", True, False), ("He-initialised plain", False, True))
-release_memory()  # room for the stacks' activations, within the lesson's memory budget
-with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
-    stack_batch = normalise(val_images[:32].to(device))
-    for name, residual, he_init in stacks:
-        stack = to_device(deep_stack(residual, he_init), device)
-        stack(stack_batch).square().mean().backward()  # any loss of the output will do
-        convolutions = [m for m in stack.modules() if isinstance(m, nn.Conv2d)]
-        first, last = convolutions[0].weight.grad.norm(), convolutions[-1].weight.grad.norm()
-        print(f"{name} stack, first layer's gradient / last's: {first / last:.2g}")
-del stack, stack_batch, convolutions
-
-# %% [markdown]
-# At PyTorch's default initialisation the plain stack's first gradient came out about a
-# billionth of the last's (the `plain` line): it all but vanished on the way back. With
-# the additions it was
-# 3.6<!-- output: residual stack, first layer's gradient / last's --> times the last's:
-# each `x + f(x)` hands the gradient back unchanged, besides `f`'s share. Re-initialised
-# the He way (other weight scales and zero biases: two changes, one draw of weights), the
-# plain stack kept its gradient too:
-# 0.67<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
-# the last's. So here, at initialisation, depth alone did not lose the gradient; which
-# of the two changes kept it is not separated. He et al. (2016) introduced residual
-# blocks because deeper plain networks trained *worse* than shallower ones, even with
-# batch norm<!-- source: He et al., arXiv 1512.03385, section 4.1, plain nets with BN -->
-# (the *degradation* problem): that is about training, which this demo does not test.
-
-# %% [markdown]
-# **Section 7's two losses.** Section 7's figure plots a training loss and a validation
-# loss measured in different ways. The next cell splits the last epoch's *gap*,
-# validation loss minus training loss, into two parts that add up to it:
-# - *the fit's own gap*, or *generalisation gap*: the validation loss minus the plain
-#   loss on 5,000 training images, unaugmented and in eval mode, as validation is scored,
-#   with its standard error (SE);
-# - *the rest*: whatever the subtraction leaves. Augmentation, batch norm's train mode
-#   and the epoch's average (the training loss is averaged over an epoch in which the
-#   network improves) are all in it; nothing here splits them.
-
-# %%
-gap_count = full_or_smoke(full=5_000, smoke=500)  # training images, scored as validation is
-with eval_mode(network):  # eval mode, and no gradients kept
-    val_logits = torch.cat([network(normalise(b.to(device))) for b in val_images.split(250)])
-    some_train = train_images[:gap_count].split(250)  # no augmentation
-    train_logits = torch.cat([network(normalise(b.to(device))) for b in some_train])
-train_targets = train_labels[:gap_count].to(device)
-train_losses = F.cross_entropy(train_logits, train_targets, reduction="none")
-val_losses = F.cross_entropy(val_logits, val_labels.to(device), reduction="none")
-last_epoch = network_history[-1]
-loss_gap = last_epoch["val_loss"] - last_epoch["train_loss"]  # validation minus training
-fit_gap = last_epoch["val_loss"] - train_losses.mean().item()  # both plain, in eval mode
-rest = loss_gap - fit_gap  # what the subtraction leaves
-print(f"the gap, validation loss minus training loss, last epoch: {loss_gap:+.2f}")
-print(f"the fit's own gap: {fit_gap:+.2f}")
-print(f"the rest, what the subtraction leaves: {rest:+.2f}")
-# The fit's own gap's standard error (SE), from the per-image losses' variances.
-fit_gap_se = (train_losses.var() / len(train_losses) + val_losses.var() / len(val_losses)).sqrt()
-fit_gap_se = fit_gap_se.item()
-print(f"the fit's own gap, its standard error (SE): {fit_gap_se:.3f}")
-if abs(fit_gap) <= 2 * fit_gap_se:
-    fit_words = "within two SE of 0"
-else:
-    fit_words = "beyond two SE " + ("below 0" if fit_gap < 0 else "above 0")
-print(f"the fit's own gap, against chance: {fit_words}")
-del val_logits, train_logits, train_losses, val_losses
-
-# %% [markdown]
-# The gap was
-# -0.08<!-- output: the gap, validation loss minus training loss, last epoch -->. The
-# fit's own gap, +0.06<!-- output: the fit's own gap -->, is a difference of two means
-# over images, so another draw of images would move it; its *standard error* (SE), about
-# how far, was
-# 0.019<!-- output: the fit's own gap, its standard error (SE) -->, from the per-image
-# losses' variances, as lesson 03 did for accuracies. Against chance, it was
-# **beyond two SE above 0**<!-- says: the fit's own gap, against chance -->. A gap beyond
-# two SE above 0 means the network fits its training images better than new ones. That
-# alone is not *overfitting*: a validation loss that rises while the training loss falls
-# (exercise 1). The rest,
-# -0.14<!-- output: the rest, what the subtraction leaves -->, is only what the
-# subtraction leaves: augmentation, train mode and the epoch's average are all in it,
-# and one run does not separate them.
 
 # %% [markdown]
 # **One-cycle's beta1** (section 7's run).
@@ -3253,41 +3229,41 @@ del fresh, first_batch_loader, gradients, decay_term
 # Weight decay's term was
 # 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
 # gradient's length (a vector's *length*: the square root of the sum of its squared
-# values), and only
-# 1.02%<!-- output: gradient values above 0.1, first batch --> of gradient values, the
-# largest 1.50<!-- output: largest gradient value, first batch -->, were above 0.1, so
-# in this batch clipping trims only those. Adam, though, divides each value by a running average of
-# that value's own size (besides beta1's running average of the gradient), so what counts
-# is the decay next to each value's own gradient. For the median value it was
+# values). Only
+# 1.02%<!-- output: gradient values above 0.1, first batch --> of gradient values were
+# above 0.1 (the largest: 1.50<!-- output: largest gradient value, first batch -->), and in
+# this batch clipping trims only those. Adam divides each value's step by a running
+# average of that value's own size, so what counts is the decay next to each value's own
+# gradient. For the median value it was
 # 0.018%<!-- output: weight decay's term / gradient, per value, median, first batch -->
-# of that gradient: half the values had a ratio at most that (the other half's were not
-# printed). What clipping does through Adam's averages is not measured here. What weight
-# decay did to the runs' accuracies is read from its row of the recipe table and from the
-# line printed above, "weight decay, seeds that moved down" (with no effect, a row's
+# of that gradient. What clipping does through Adam's averages is not measured here.
+#
+# Weight decay's effect on the runs' accuracies is read from its row of the recipe table
+# and from the line "weight decay, seeds that moved down" above. With no effect, a row's
 # seeds all move one way 1 time in
-# 16<!-- output: a row's seeds all one way by chance, 1 time in -->); this ratio, from
-# one batch of an untrained network, does not decide it.
+# 16<!-- output: a row's seeds all one way by chance, 1 time in -->. The ratio above comes
+# from one batch of an untrained network and does not decide it.
 
 # %% [markdown]
 # **The answer.** Of the table's rows, the rule decided
 # 1<!-- output: rows the rule decided -->:
 # **removing batch norm (+ conv biases), accuracy
 # down**<!-- says: rows the rule shows -->. A row that changed several things cannot split
-# them; run 5, without batch norm, uses the other runs' rate (set, not searched for the
-# network without it). Undecided is not "no effect": these seeds
-# could not tell (see the rows whose seeds all moved one way, above).
+# them. Run 5, without batch norm, used the other runs' rate, which was set, not searched
+# for the network without it. Undecided is not "no effect": these seeds could not tell
+# (see the rows whose seeds all moved one way, above).
 #
 # Weight decay's row reads
 # **undecided**<!-- says: weight decay, the rule's word -->. It adds 1e-4 x w to each
 # weight's gradient (checked by hand in section 6); "How much each does", above, prints
-# that term's share of the gradient on a first batch. What the table can say is only that
-# these 48<!-- output: steps per recipe run -->-step runs from five seeds could not tell
-# whether decay moved accuracy; it cannot say what decay does in longer runs (section 7's
-# longer run keeps decay, so it cannot tell either).
+# that term's share of the gradient on a first batch. The table says only that these
+# 48<!-- output: steps per recipe run -->-step runs from five seeds could not tell whether
+# decay moved accuracy. It says nothing about longer runs: section 7's longer run keeps
+# decay throughout, so it cannot tell either.
 #
-# **Take-away.** These short runs decided only the rows named above, if any; they could
-# not judge the recipe's other parts. This course's recipe was chosen outside this lesson;
-# section 7 and exercise 2 keep it.
+# **Take-away.** These short runs decided only the rows named above and could not judge
+# the recipe's other parts. This course's recipe was chosen outside this lesson; section 7
+# and exercise 2 keep it.
 
 # %% [markdown]
 # ## Appendix E: section 7 on a GPU
@@ -3300,8 +3276,11 @@ del fresh, first_batch_loader, gradients, decay_term
 # **Width 64 on a CUDA GPU.** There, section 7 trains section 6's ResNet-9 at width 64
 # for `resnet_epochs` (16) epochs with the full recipe, channels-last weights (each
 # pixel's channels stored side by side) and, where `bfloat16_support` finds bfloat16
-# units, lesson 04's bfloat16 autocast. This page's outputs come from a CPU, so they do
-# not show the course outline's
+# units, lesson 04's bfloat16 autocast. Section 7's `build_network` (the cell for a CUDA
+# GPU) sets both: it asks `bfloat16_support`, picks `MixedPrecisionResNet9` (ResNet-9
+# with its forward pass under autocast, its logits returned as float32) where the units
+# exist, and moves the weights to channels-last. This page's outputs come from a CPU, so
+# they do not show the course outline's
 # 90%<!-- source: course outline, lesson 05 --> goal.
 # An earlier version of the lesson, run once as a script on an NVIDIA H200 with PyTorch
 # 2.11, trained it for

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 62 s with a peak memory of 1372 MB. The course's
+# > 2 threads); the whole lesson ran in 81 s with a peak memory of 1436 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -277,27 +277,24 @@ from course_utils.distributed import simulate_group
 exercise_1_passed = check_exercise(1, average_gradients=average_gradients)
 
 # %%
-# Now compare with one process on the whole batch: first the shards, 3 copies of a model,
-# each with the gradient of its third of a batch of 24 images.
+# Now compare with one process on the whole batch: first the shards, 3 copies of one model
+# (3 processes), each with the gradient of its third of a batch of 24 images.
+from copy import deepcopy
+
 images, labels = batch_images[:24], batch_labels[:24]
-with torch.random.fork_rng():  # these draws leave the lesson's later random numbers unchanged
+with torch.random.fork_rng():  # this draw leaves the lesson's later random numbers unchanged
     torch.manual_seed(0)
-    copies = [MLP(28 * 28, [32], 10) for _ in range(3)]
-    whole = MLP(28 * 28, [32], 10)  # one process, the whole batch: weights loaded below
-# All three get copy 0's weights (one model, three processes), then each its 8 images.
-for rank, copy in enumerate(copies):
-    copy.load_state_dict(copies[0].state_dict())
+    whole = MLP(28 * 28, [32], 10)  # one process, the whole batch
+copies = [deepcopy(whole) for _ in range(3)]  # the same weights in every copy
+for rank, copy in enumerate(copies):  # rank r: images 8r to 8r + 7
     shard = slice(rank * 8, rank * 8 + 8)
     F.cross_entropy(copy(images[shard]), labels[shard]).backward()
-# The three shards' gradients, kept to show what a sum without the division gives.
-shard_gradients = [[p.grad.clone() for p in copy.parameters()] for copy in copies]
-# Each parameter's 3 shard gradients added (not divided by 3), all in one flat vector.
-summed = torch.cat([sum(grads).flatten() for grads in zip(*shard_gradients, strict=True)])
+# The 3 shards' gradients as flat vectors, added but not divided by 3.
+summed = sum(torch.cat([p.grad.flatten() for p in copy.parameters()]) for copy in copies)
 
 # %%
 if exercise_1_passed:  # average in a pretend group of 3, then compare with the whole batch
     simulate_group(3, lambda rank: average_gradients(copies[rank]))
-    whole.load_state_dict(copies[0].state_dict())  # the same weights
     F.cross_entropy(whole(images), labels).backward()
     gap = max(
         (mine.grad - reference.grad).abs().max().item()
@@ -382,9 +379,11 @@ print(manual.output)
 #    <!-- says: initial weights drawn with a seed per rank, largest gap between the processes -->
 # 2. averages the gradients inside `backward()` (Appendix B: how);
 # 3. leaves every process to take the same optimizer step from the same weights and
-#    gradient. It broadcasts weights only when it wraps the model (PyTorch's DDP
-#    notes<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->); section 7
-#    prints how far apart the copies end after training.
+#    gradient. It broadcasts weights only when it wraps the model; by default
+#    (`broadcast_buffers=True`) it also broadcasts rank 0's *buffers*, such as batch norm's
+#    running statistics, at every forward (PyTorch's DDP
+#    notes<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->; this MLP has no
+#    buffers). Section 7 prints how far apart the copies end after training.
 
 # %% [markdown]
 # ## 6. Every process its own shard: `DistributedSampler`
@@ -443,7 +442,7 @@ for epoch in (0, 1):
 # %% [markdown]
 # **The learning rate.** More processes grow the effective batch, and the usual rule
 # would raise the rate with it (not tested here). Here 2 x 64 gives lesson 03's batch
-# (128), so its rate (0.2) carries over.
+# (128), so we keep lesson 03's rate (0.2).
 #
 # **Launching.** From a terminal, in `notebooks/`:
 # `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --data … --out …` (the
@@ -486,21 +485,18 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 #
 # With 2 processes, each step trains on 2B images, B per process. The alternative is one
 # process that takes the step on all 2B itself. `comm_cost.py` times single steps (random
-# inputs, a hand-written update) at B = 64 (effective batch 128) and B = 1,024 (2,048),
-# the median over many repeats, in ms, 1 thread per process. The rows:
-# - `1 process, step on 2B images`: rank 0 alone, while rank 1 waits at a barrier, as
-#   one process would run;
-# - `2 processes under DDP, step on B each`: both at work, each repeat counting the
-#   slower process, since the step ends only when both have finished;
-# - `step speed-up`: the first row's time over the second's (above 1: two processes win);
-# - two rows that explain the DDP step, timed like it with both processes at work:
-#   `step without communication`, the same B-image step, not wrapped in DDP; and
-#   `bare all-reduce`, as many numbers as the model has gradients, between the steps.
-#
-# Appendix A has the full table.
+# inputs, a hand-written update, no data loading) at B = 64 (effective batch 128) and
+# B = 1,024 (2,048): the median over many repeats, in ms, 1 thread per process. The table's
+# first two rows are rank 0's steps alone, while rank 1 waits at a barrier, as one process
+# would run. Its last two were timed with both processes at work, each repeat counting the
+# slower process, since the step ends only when both have finished: the DDP step, and the
+# same step not wrapped in DDP. Below the table: the **step speed-up** (one process's step
+# on 2B over the DDP step; above 1, two processes win), what DDP adds (the DDP step minus
+# the same step without DDP), a bare all-reduce of the model's gradients, and what
+# splitting the images saves (one process's step on 2B minus its step on B). Appendix A
+# has the full table.
 
 # %%
-from course_utils.rounds import speed_up_in_words
 from course_utils.scaling import read_comm_cost
 
 comm_cost = run_torchrun(
@@ -513,39 +509,46 @@ comm_cost = run_torchrun(
 )
 cost = read_comm_cost(comm_cost.output)  # every rank's printed lines, read back
 ms = cost.together  # B -> part -> ms, each the median over the repeats
-speed_up = {size: ms[size]["double"] / ms[size]["ddp"] for size in (64, 1024)}
 rows = {
     "1 process, step on 2B images": "double",
+    "1 process, step on B images": "alone",
     "2 processes under DDP, step on B each": "ddp",
-    "step speed-up (1 process / DDP)": None,
-    "  step without communication": "step",  # these two rows: what the DDP step holds
-    "  bare all-reduce": "all_reduce",
+    "2 processes, step on B each without DDP": "step",
 }
 print(f"{machine}, 1 thread per process; ms, the median over the repeats")
 print(f"{'':<44}{'B = 64':>12}{'B = 1,024':>12}")
 for label, part in rows.items():
-    values = [speed_up[size] if part is None else ms[size][part] for size in (64, 1024)]
-    digits = 2 if part is None else 3
-    print(f"{label:<44}" + "".join(f"{value:>12.{digits}f}" for value in values))
-# The figures the text quotes, one a line; "a tie": a speed-up printed from 0.91 to 1.10.
+    print(f"{label:<44}" + "".join(f"{ms[size][part]:>12.3f}" for size in (64, 1024)))
+# The figures the text quotes, one a line.
+from course_utils.rounds import speed_up_in_words  # section 9's tie band, in words
+
 for size in (64, 1024):
-    print(f"{size} images per process, step speed-up of 2 processes: {speed_up[size]:.2f}")
-    words = speed_up_in_words(speed_up[size], width=False, digits=2)
-    print(f"{size} images per process, 2 processes against 1, per step: {words}")
+    speed_up = ms[size]["double"] / ms[size]["ddp"]
+    print(f"{size} images per process, step speed-up of 2 processes: {speed_up:.2f}")
+    # In words, judged as printed: a speed-up printed from 0.91 to 1.10 is a tie.
+    said = speed_up_in_words(speed_up, width=False, digits=2)
+    print(f"{size} images per process, 2 processes' step against 1 process's: {said}")
 print(f"64 images per process, ms DDP adds to a step: {ms[64]['ddp'] - ms[64]['step']:.3f}")
 print(f"64 images per process, ms of the bare all-reduce: {ms[64]['all_reduce']:.3f}")
+saved = ms[64]["double"] - ms[64]["alone"]  # both timed on rank 0 alone
+print(f"64 images per process, ms splitting the images saves per step: {saved:.3f}")
 
 # %% [markdown]
 # **The takeaway.** Against one process taking the step on all 2B images, the DDP step
 # on B each had a step speed-up of
-# 0.36<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64
-# (2 processes: **slower**<!-- says: 64 images per process, 2 processes against 1, per step -->)
-# and 0.72<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
-# (**slower**<!-- says: 1024 images per process, 2 processes against 1, per step -->; a
-# speed-up printed from 0.91 to 1.10 counts as a tie). At 64, DDP added
-# 1.309 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
-# DDP step minus the step without communication), against
-# 0.525 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for a bare
+# 0.35<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64
+# and 0.90<!-- output: 1024 images per process, step speed-up of 2 processes --> at
+# 1,024: the 2 processes' step was
+# **slower**<!-- says: 64 images per process, 2 processes' step against 1 process's -->
+# at 64 and
+# **slower**<!-- says: 1024 images per process, 2 processes' step against 1 process's -->
+# at 1,024 (a speed-up printed from 0.91 to 1.10 would be a tie). At 64, splitting
+# the images saved
+# 0.022 ms<!-- output: 64 images per process, ms splitting the images saves per step -->
+# per step, while DDP added
+# 1.573 ms<!-- output: 64 images per process, ms DDP adds to a step --> (the DDP step
+# minus the same step without DDP), against
+# 0.645 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for a bare
 # all-reduce of the same gradients (Appendix A's table splits the rest of what DDP adds).
 
 # %% [markdown]
@@ -558,7 +561,9 @@ print(f"64 images per process, ms of the bare all-reduce: {ms[64]['all_reduce']:
 # - `2 processes, 1 thread each`: DDP, as in section 7.
 #
 # All three load each batch alike, indexed out of the tensors in one go (not through
-# section 7's `DataLoader`).
+# section 7's `DataLoader`). Like section 8's, these launches start their workers by
+# forking (what `run_torchrun` does with CPU workers on Linux), not as fresh Pythons as a
+# typed `torchrun` does (Appendix D), so a run from a terminal may time differently.
 #
 # A **round** trains one epoch of each arm, in a rotating order; of 6 rounds (2 in smoke
 # mode) the first, a warm-up, is left out. An arm's **speed-up** in a round is the
@@ -631,6 +636,18 @@ for batch, figures in launches.items():
     count = arm_speed_ups(figures, TWO_PROCESSES, TWO_THREADS, digits=SPEED_UP_DIGITS)
     print(f"2 processes against 1 process on 2 threads at {batch}, median: {count.median:.2f}")
     print(f"2 processes against 1 process on 2 threads at {batch}, verdict: {count.verdict}")
+# Each epoch's two parts, the medians over the rounds: loading the batches (for 2 processes,
+# the mean of the two processes'), and the rest of the epoch.
+for batch, figures in launches.items():
+    for arm in (ONE_THREAD, TWO_PROCESSES):
+        print(f"{arm} at {batch}, median seconds loading: {figures[arm]['loader']:.3f}")
+        print(f"{arm} at {batch}, median seconds of the rest: {figures[arm]['rest']:.3f}")
+# At each batch: which part the 2 processes shortened, and which grew.
+for batch in launches:
+    for part, name in (("loader", "loading"), ("rest", "the rest")):
+        one, two = (round(launches[batch][arm][part], 3) for arm in (ONE_THREAD, TWO_PROCESSES))
+        change = "shorter" if two < one else "longer" if two > one else "the same"
+        print(f"2 processes against 1 process on 1 thread at {batch}, {name}: {change}")
 headline = round(against_one[small][TWO_PROCESSES].median, 2)
 record_result("2 processes over 1 process on 1 thread, epoch speed-up at batch 128", headline)
 
@@ -640,8 +657,7 @@ record_result("2 processes over 1 process on 1 thread, epoch speed-up at batch 1
 # steps, the exchange and any wait for the other process. A dot marks each round's epoch.
 # At 128, look for the part, orange or blue, that sets the `2 processes, 1 thread each`
 # bar apart from the baseline's. At 2,048, read the rounds in the table as well: a bar
-# shows only the median. Section 8 timed the step alone, without loading; at 2,048 look
-# for which part, orange or blue, the 2-process bar shortens.
+# shows only the median; look for which part, orange or blue, the 2-process bar shortens.
 
 # %%
 from course_utils.plotting import plot_epoch_parts
@@ -662,28 +678,54 @@ plot_epoch_parts(
 # 5<!-- output: rounds counted --> rounds counted), each figure the median of the rounds'
 # speed-ups over `1 process, 1 thread`:
 # - at 128, 2 processes:
-#   0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up -->,
+#   0.48<!-- output: 2 processes, 1 thread each at 128, median speed-up -->,
 #   **slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->;
 #   1 process on 2 threads:
-#   1.13<!-- output: 1 process, 2 threads at 128, median speed-up -->,
+#   1.11<!-- output: 1 process, 2 threads at 128, median speed-up -->,
 #   **no clear winner: 3 faster, 2 tied, 0
 #   slower**<!-- says: 1 process, 2 threads at 128, verdict -->;
 # - at 2,048, 2 processes:
-#   1.27<!-- output: 2 processes, 1 thread each at 2048, median speed-up -->,
-#   **faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->;
+#   1.23<!-- output: 2 processes, 1 thread each at 2048, median speed-up -->,
+#   **no clear winner: 3 faster, 2 tied, 0
+#   slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->;
 #   1 process on 2 threads:
 #   1.31<!-- output: 1 process, 2 threads at 2048, median speed-up -->,
-#   **faster in every round**<!-- says: 1 process, 2 threads at 2048, verdict -->.
+#   **no clear winner: 4 faster, 1 tied, 0
+#   slower**<!-- says: 1 process, 2 threads at 2048, verdict -->.
 #
 # Both arms add a second CPU. Set against each other, 2 processes ran at
-# 0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+# 0.43<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 # speed of 1 process on 2 threads at 128 (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-# 1.00<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**no clear winner: 0 faster, 5 tied, 0
+# 0.99<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**no clear winner: 1 faster, 2 tied, 2
 # slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
 # your machine, look at these two verdicts: they say whether a second process beat a
 # second thread there.
+#
+# **Step and epoch.** Section 8 timed one step alone, without loading (random inputs, a
+# hand-written update); section 9 times whole epochs of the training loop, loading
+# included, so the two measure different things. At 2,048 the 2-process epochs against
+# `1 process, 1 thread` gave:
+# **no clear winner: 3 faster, 2 tied, 0
+# slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->. Split into its parts,
+# the 2 processes' loading was
+# **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading -->
+# (a median of
+# 0.103 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading -->
+# against
+# 0.185 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->), since
+# each process loads only its own half of every batch, and the rest (the steps, the
+# exchange and the waits) was
+# **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest -->
+# (0.150 s<!-- output: 2 processes, 1 thread each at 2048, median seconds of the rest -->
+# against
+# 0.105 s<!-- output: 1 process, 1 thread at 2048, median seconds of the rest -->). Look
+# for whatever the 2 processes gained to come from the loading. At 128 the rest was
+# **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest -->:
+# 0.987 s<!-- output: 2 processes, 1 thread each at 128, median seconds of the rest -->
+# against
+# 0.330 s<!-- output: 1 process, 1 thread at 128, median seconds of the rest -->.
 #
 # Did `1 process, 1 thread` and `2 processes, 1 thread each` train the same model? After
 # the last round, `compare_arms.py` compares their weights:
@@ -812,17 +854,31 @@ print(accumulation.output)
 #   after the last epoch, the processes' weights
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
-# - Sections 8 and 9, the finding (on this CPU, one launch each): at 64 images per
-#   process, the DDP step against one process's step on all 128 images had a speed-up of
-#   0.36<!-- output: 64 images per process, step speed-up of 2 processes -->; DDP added
-#   1.309 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
-#   where the bare all-reduce took
-#   0.525 ms<!-- output: 64 images per process, ms of the bare all-reduce -->. Over whole
-#   epochs at an effective batch of 128, 2 processes trained this MLP at
-#   0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up -->
-#   times the speed of 1 process on 1 thread (the median of the rounds), and at 2,048 at
-#   1.27<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times; 1
-#   process on 2 threads ran at
+# - Sections 8 and 9 (on this CPU, one launch each) measured different things. Section 8
+#   timed the step alone, without loading: against one process's step on the whole
+#   effective batch, the DDP step had a step speed-up of
+#   0.35<!-- output: 64 images per process, step speed-up of 2 processes --> at 64 images
+#   per process
+#   (**slower**<!-- says: 64 images per process, 2 processes' step against 1 process's -->)
+#   and
+#   0.90<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
+#   (**slower**<!-- says: 1024 images per process, 2 processes' step against 1 process's -->).
+#   At 64, DDP added
+#   1.573 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+#   where splitting the images saved
+#   0.022 ms<!-- output: 64 images per process, ms splitting the images saves per step -->.
+#   Section 9 timed whole epochs, loading included: 2 processes trained this MLP at
+#   0.48<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times the
+#   speed of 1 process on 1 thread at an effective batch of 128 (the median of the
+#   rounds), and at
+#   1.23<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times at
+#   2,048 (the rounds: **no clear winner: 3 faster, 2 tied, 0
+#   slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->); there, against 1
+#   process on 1 thread, their loading was
+#   **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading -->
+#   and the rest
+#   **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest -->.
+#   1 process on 2 threads ran at
 #   1.31<!-- output: 1 process, 2 threads at 2048, median speed-up --> times there.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
@@ -1017,7 +1073,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
+# 0.48<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1030,21 +1086,22 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 8's step speed-up and what DDP adds at B = 64, then section 9 at 128
+# Hint: section 8 at B = 64: what splitting the images saves, against what DDP adds
 answer_q3 = "d"
 ### END SOLUTION
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Section 8 at B = 64: against one process's step on all 128 images, the DDP
-# step on 64 each had a step speed-up of
-# 0.36<!-- output: 64 images per process, step speed-up of 2 processes --> (2 processes:
-# **slower**<!-- says: 64 images per process, 2 processes against 1, per step -->). Its
-# table shows why: the first row against `step without communication` is what splitting
-# the images saved, and DDP added
-# 1.309 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step.
+# **(d).** Section 8 at B = 64: splitting the step's 128 images between 2 processes
+# saved
+# 0.022 ms<!-- output: 64 images per process, ms splitting the images saves per step -->
+# per step (one process's step on 128 images minus its step on 64), while DDP added
+# 1.573 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step.
+# Section 8 also printed the step speed-up against one process's step on all 128 images:
+# 0.35<!-- output: 64 images per process, step speed-up of 2 processes -->
+# (**slower**<!-- says: 64 images per process, 2 processes' step against 1 process's -->).
 # Over whole epochs of the real loop, loading included, section 9 measured
-# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up -->
+# 0.48<!-- output: 2 processes, 1 thread each at 128, median speed-up -->
 # against 1 process on 1 thread (the median of the rounds).
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
 # shards split each epoch's images between the processes. (b) cannot be: NCCL carries
@@ -1118,9 +1175,13 @@ check_exercise("Q5", answer_q5=answer_q5)
 # and `DDP's added time` and its two indented parts are differences of those medians (a
 # negative one means two rows probably within noise). `DDP step inside no_sync` is the
 # DDP step with nothing sent (section 11 uses `no_sync`), so the indented rows split DDP's
-# added time into its wrapper around forward and the reduction with its waits. The last two
-# rows were timed on rank 0 alone, while rank 1 waited at a barrier: one process's step
-# on the B images of one process, and on 2B, the effective batch.
+# added time into its wrapper around forward and the reduction with its waits. Look for
+# `reduction, waits` to take longer than the `all-reduce between the steps` of as many
+# gradients; one hypothesis, not tested here: inside the DDP step, gloo's own threads
+# compete with the two processes' steps for the CPUs (2 vCPUs here), while the bare
+# all-reduce runs with nothing else at work. The last two rows were timed on rank 0 alone,
+# while rank 1 waited at a barrier: one process's step on the B images of one process, and
+# on 2B, the effective batch.
 
 # %%
 from course_utils.scaling import comm_cost_table

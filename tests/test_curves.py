@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.curves import largest_rise, overfitting_summary, wrong_answers
+from course_utils.curves import overfitting_summary, wrong_answers
 
 
 def run(val_losses, val_accs=None, train_losses=None):
@@ -47,22 +47,6 @@ def test_the_rise_averages_fewer_epochs_in_a_short_run_and_ties_take_the_first_l
 def test_a_run_whose_loss_only_falls_has_no_rise():
     # The rise is a mean of the last 3 epochs, so it is 0 only once 3 sit at the lowest.
     assert overfitting_summary(run([3.0, 2.0, 1.0, 1.0, 1.0]))["rise"] == 0
-    assert largest_rise(run([3.0, 2.0, 1.0])) is None
-    assert largest_rise(run([3.0, 3.0])) is None  # level is not a rise
-    assert largest_rise(run([3.0])) is None
-
-
-def test_the_largest_one_epoch_rise_and_whether_it_fell_back():
-    rise = largest_rise(run([2.0, 1.5, 1.7, 1.4, 1.9, 1.6]))
-    assert rise["epoch"] == 5  # 1.4 -> 1.9, larger than 1.5 -> 1.7
-    assert (rise["before"], rise["at"], rise["after"]) == (1.4, 1.9, 1.6)
-    assert rise["size"] == pytest.approx(0.5)
-    assert rise["fell_back"] is True
-    kept_rising = largest_rise(run([2.0, 1.0, 1.8, 1.9]))
-    assert kept_rising["epoch"] == 3 and kept_rising["fell_back"] is False
-    at_the_end = largest_rise(run([2.0, 1.0, 1.1, 1.9]))
-    assert at_the_end["epoch"] == 4
-    assert at_the_end["after"] is None and at_the_end["fell_back"] is None
 
 
 @pytest.mark.parametrize(
@@ -72,8 +56,6 @@ def test_the_largest_one_epoch_rise_and_whether_it_fell_back():
 def test_an_empty_or_incomplete_history_is_refused_with_the_fix(history, message):
     with pytest.raises(ValueError, match=message):
         overfitting_summary(history)
-    with pytest.raises(ValueError, match=message):
-        largest_rise(history)
 
 
 class FixedLogits(nn.Module):

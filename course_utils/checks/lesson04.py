@@ -952,8 +952,8 @@ QUESTIONS: dict[str, Exercise] = {
             "a `DataLoader` over a torchvision dataset makes every image again each epoch (a "
             "PIL image, `ToTensor`, `Normalize`, fetched through `Subset` look-ups). Section "
             "6's control kept the fetching and collating per image, over ready tensors, and "
-            "in the course's run removed most of the wait: there the cost was the per-image "
-            "work and the look-ups, not the collating. `dataset_to_tensors` does that work "
+            "in the course's run removed most of the wait, though not all: there the cost was "
+            "mostly the per-image work and the look-ups. `dataset_to_tensors` does that work "
             "once, and each epoch then only gathers rows out of ready tensors. That one-off "
             "cost is won back after the number of epochs Appendix B prints."
         ),
@@ -1033,18 +1033,20 @@ QUESTIONS: dict[str, Exercise] = {
         "a scaler?",
         right="b",
         why=(
-            "autocast runs the matrix products (forward, and their gradients in backward) in "
-            "bfloat16, with fewer digits but float32's range, which PyTorch's AMP documentation "
-            "describes as much faster for linear layers on hardware that computes in it "
-            "(whether it pays on a given device, only rounds timed there show); the weights "
-            "and the loss stay float32, and no gradient scaler is needed."
+            "in the course's run, section 7's probe printed the layers' outputs and the "
+            "gradient of the first Linear's output in bfloat16, and a weight and its gradient "
+            "in float32. So the matrix products run in bfloat16, with fewer digits but "
+            "float32's range, which PyTorch's AMP documentation describes as much faster for "
+            "linear layers on hardware that computes in it (whether it pays on a given "
+            "device, only rounds timed there show); the weights and the loss stay float32, "
+            "and no gradient scaler is needed."
         ),
         misconceptions={
             "a": (
-                "Autocast keeps the weights and the loss in float32; the matrix products (and "
-                "their gradients) run in 16 bits. A gradient scaler is what float16 needs, for "
-                "its narrow range; bfloat16 has float32's range, and section 7 trains it with "
-                "`fit`, which has no scaler."
+                "Autocast keeps the weights and the loss in float32 (section 7's probe printed "
+                "a weight and its gradient as float32); the layers' outputs are computed in 16 "
+                "bits. A gradient scaler is what float16 needs, for its narrow range; bfloat16 "
+                "has float32's range, and section 7 trains it with `fit`, which has no scaler."
             ),
             "c": (
                 "PyTorch's AMP documentation describes a gain for hardware with 16-bit "

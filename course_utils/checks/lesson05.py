@@ -856,9 +856,8 @@ QUESTIONS: dict[str, Exercise] = {
             "d": "The loss and the accuracy measure different things: the loss also punishes "
             "confident wrong answers, so it can rise far more than the accuracy falls. "
             "Compare, in exercise 1's lines, how much the plain run's validation loss rose "
-            "after its lowest point with how much its accuracy changed, and with the run's "
-            "own late wobble: the rise came mostly from confident wrong answers, not from "
-            "many more wrong answers.",
+            "after its lowest point with how much its accuracy changed: the rise came mostly "
+            "from confident wrong answers, not from many more wrong answers.",
         },
     ),
     "Q4": concept_question(

@@ -420,12 +420,12 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q3": concept_question(
         "answer_q3",
-        hint="section 8's step speed-up and what DDP adds at B = 64, then section 9 at 128",
+        hint="section 8 at B = 64: what splitting the images saves, against what DDP adds",
         right="d",
         why=(
             "at 64 images per process, what DDP adds to each step costs more than splitting "
-            "the step's images between 2 processes saves: section 8's step speed-up at 64 "
-            "images per process and the milliseconds DDP adds show it for the run you made. "
+            "the step's images between 2 processes saves: section 8 printed both, in "
+            "milliseconds per step, for the run you made, and the step speed-up. "
             "Section 9 then timed whole epochs, round by round, and its figure splits each "
             "epoch into the loading and the rest (the steps, and any wait at the all-reduce)."
         ),
@@ -448,8 +448,8 @@ QUESTIONS: dict[str, Exercise] = {
         right="a",
         why=(
             "a BatchNorm layer under DDP normalises with the statistics of its own shard; "
-            "SyncBatchNorm combines them across the processes in the forward pass. It is "
-            "meant for runs where each process has only a few images."
+            "SyncBatchNorm combines them across the processes in the forward pass. In "
+            "Appendix E, the 32-image shards' statistics differed from the whole batch's."
         ),
         misconceptions={
             "b": "DDP already averages every parameter's gradient, the batch-norm layers' "
