@@ -1421,8 +1421,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of the wait: in
 # this run most of the cost went with the per-image work and the `Subset` look-ups, which
 # the control removed together.
-# Why not (a): the forward and backward passes are part of the rest column of section 6's
-# table, what is left of (a)'s epoch after the wait.
+# Why not (a): the forward and backward passes are in the rest column of section 6's
+# table, what is left of an epoch after the wait. (a)'s rest was longer than (b)'s too,
+# but compare its size with the wait column's, where (a) spent most of its epoch.
 # `dataset_to_tensors` did that per-image work once, in
 # **6.59 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up

@@ -542,7 +542,8 @@ print(f"64 images per process, ms splitting the images saves per step: {saved:.3
 # **slower**<!-- says: 64 images per process, 2 processes' step against 1 process's -->
 # at 64 and
 # **slower**<!-- says: 1024 images per process, 2 processes' step against 1 process's -->
-# at 1,024 (a speed-up printed from 0.91 to 1.10 would be a tie). At 64, splitting
+# at 1,024 (one launch; a speed-up printed from 0.91 to 1.10 would be a tie). At 64,
+# splitting
 # the images saved
 # 0.022 ms<!-- output: 64 images per process, ms splitting the images saves per step -->
 # per step, while DDP added
@@ -714,14 +715,17 @@ plot_epoch_parts(
 # (a median of
 # 0.103 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading -->
 # against
-# 0.185 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->), since
-# each process loads only its own half of every batch, and the rest (the steps, the
+# 0.185 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->; each
+# process loads only its own half of every batch, though the part it saved was not timed
+# apart), and the rest (the steps, the
 # exchange and the waits) was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest -->
 # (0.150 s<!-- output: 2 processes, 1 thread each at 2048, median seconds of the rest -->
 # against
-# 0.105 s<!-- output: 1 process, 1 thread at 2048, median seconds of the rest -->). Look
-# for whatever the 2 processes gained to come from the loading. At 128 the rest was
+# 0.105 s<!-- output: 1 process, 1 thread at 2048, median seconds of the rest -->: medians
+# of each round's rest; the figure's blue bars are the median epoch minus the median
+# loading, so their labels differ a little). Look for whatever the 2 processes gained to
+# come from the loading. At 128 the rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest -->:
 # 0.987 s<!-- output: 2 processes, 1 thread each at 128, median seconds of the rest -->
 # against
@@ -879,7 +883,9 @@ print(accumulation.output)
 #   and the rest
 #   **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest -->.
 #   1 process on 2 threads ran at
-#   1.31<!-- output: 1 process, 2 threads at 2048, median speed-up --> times there.
+#   1.31<!-- output: 1 process, 2 threads at 2048, median speed-up --> times there; set
+#   against each other, 2 processes and 2 threads at 2,048 gave **no clear winner: 1 faster,
+#   2 tied, 2 slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->.
 # - Section 10: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 11 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
