@@ -233,7 +233,7 @@ def test_the_arms_leave_out_round_1_and_split_each_epoch_into_loader_and_rest(ar
         "0.60",
         "0.50 to 0.70",
         "0.20",
-        "0.30",  # the median of 0.3, 0.5, 0.3: medians need not add up to the epoch's
+        "0.40",  # the median epoch (0.60) minus the median loading (0.20), as the figure
         "0.9000",
     ]
 
