@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1397 MB. The course's
+# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1415 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -536,7 +536,7 @@ print(f"64 images per process, ms splitting the images saves per step: {saved:.3
 # %% [markdown]
 # **The takeaway.** Against one process taking the step on all 2B images, the DDP step
 # on B each had a step speed-up of
-# 0.34<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64
+# 0.38<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64
 # and 0.75<!-- output: 1024 images per process, step speed-up of 2 processes --> at
 # 1,024: the 2 processes' step was
 # **slower**<!-- says: 64 images per process, 2 processes' step against 1 process's -->
@@ -545,11 +545,11 @@ print(f"64 images per process, ms splitting the images saves per step: {saved:.3
 # at 1,024 (one launch; a speed-up printed from 0.91 to 1.10 would be a tie). At 64,
 # splitting
 # the images saved
-# 0.048 ms<!-- output: 64 images per process, ms splitting the images saves per step -->
+# 0.046 ms<!-- output: 64 images per process, ms splitting the images saves per step -->
 # per step, while DDP added
-# 1.559 ms<!-- output: 64 images per process, ms DDP adds to a step --> (the DDP step
+# 1.226 ms<!-- output: 64 images per process, ms DDP adds to a step --> (the DDP step
 # minus the same step without DDP), against
-# 0.635 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for a bare
+# 0.541 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for a bare
 # all-reduce of the same gradients (Appendix A's table splits the rest of what DDP adds).
 
 # %% [markdown]
@@ -684,25 +684,24 @@ plot_epoch_parts(
 # 5<!-- output: rounds counted --> rounds counted), each figure the median of the rounds'
 # speed-ups over `1 process, 1 thread`:
 # - at 128, 2 processes:
-#   0.51<!-- output: 2 processes, 1 thread each at 128, median speed-up -->,
+#   0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up -->,
 #   **slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->;
 #   1 process on 2 threads:
 #   1.11<!-- output: 1 process, 2 threads at 128, median speed-up -->,
 #   **no clear winner: 3 faster, 2 tied, 0
 #   slower**<!-- says: 1 process, 2 threads at 128, verdict -->;
 # - at 2,048, 2 processes:
-#   1.02<!-- output: 2 processes, 1 thread each at 2048, median speed-up -->,
-#   **no clear winner: 0 faster, 5 tied, 0
-#   slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->;
+#   1.21<!-- output: 2 processes, 1 thread each at 2048, median speed-up -->,
+#   **faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->;
 #   1 process on 2 threads:
-#   1.50<!-- output: 1 process, 2 threads at 2048, median speed-up -->,
+#   1.51<!-- output: 1 process, 2 threads at 2048, median speed-up -->,
 #   **faster in every round**<!-- says: 1 process, 2 threads at 2048, verdict -->.
 #
 # Both arms add a second CPU. Set against each other, 2 processes ran at
-# 0.46<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+# 0.43<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 # speed of 1 process on 2 threads at 128 (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-# 0.69<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 0.79<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
 # 2,048 (**no clear winner: 0 faster, 1 tied, 4
 # slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
 # your machine, look at these two verdicts: they say whether a second process beat a
@@ -712,19 +711,19 @@ plot_epoch_parts(
 # hand-written update); section 9 times whole epochs of the training loop, loading
 # included, so the two measure different things. At 2,048 the 2-process epochs against
 # `1 process, 1 thread` gave:
-# **no clear winner: 0 faster, 5 tied, 0
-# slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->. Split into its parts,
+# **faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->. Split into
+# its parts,
 # the 2 processes' loading was
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading -->
 # (a median of
-# 0.091 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading -->
+# 0.087 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading -->
 # against
-# 0.137 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->; each
+# 0.154 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->; each
 # process loads only its own half of every batch, though the part it saved was not timed
 # apart), and the rest (the steps, the
 # exchange and the waits) was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest -->
-# (0.134 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
+# (0.117 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
 # against
 # 0.094 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->:
 # each the
@@ -732,9 +731,9 @@ plot_epoch_parts(
 # processes gained to
 # come from the loading. At 128 the rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest -->:
-# 0.806 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest -->
+# 0.855 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest -->
 # against
-# 0.307 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->.
+# 0.293 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->.
 #
 # Did `1 process, 1 thread` and `2 processes, 1 thread each` train the same model? After
 # the last round, `compare_arms.py` compares their weights:
@@ -866,27 +865,27 @@ print(accumulation.output)
 # - Sections 8 and 9 (on this CPU, one launch each) measured different things. Section 8
 #   timed the step alone, without loading: against one process's step on the whole
 #   effective batch, the DDP step had a step speed-up of
-#   0.34<!-- output: 64 images per process, step speed-up of 2 processes --> at 64 images
+#   0.38<!-- output: 64 images per process, step speed-up of 2 processes --> at 64 images
 #   per process
 #   (**slower**<!-- says: 64 images per process, 2 processes' step against 1 process's -->)
 #   and
 #   0.75<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
 #   (**slower**<!-- says: 1024 images per process, 2 processes' step against 1 process's -->).
 #   At 64, DDP added
-#   1.559 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
+#   1.226 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step,
 #   where splitting the images saved
-#   0.048 ms<!-- output: 64 images per process, ms splitting the images saves per step -->.
+#   0.046 ms<!-- output: 64 images per process, ms splitting the images saves per step -->.
 #   Section 9 timed whole epochs, loading included. Against 1 process on 2 threads (both
 #   ways use the 2 CPUs), 2 processes ran at
-#   0.46<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+#   0.43<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 #   speed at an effective batch of 128 (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-#   0.69<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+#   0.79<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
 #   2,048 (**no clear winner: 0 faster, 1 tied, 4
 #   slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->).
 #   Against 1 process on 1 thread:
-#   0.51<!-- output: 2 processes, 1 thread each at 128, median speed-up --> at 128 and
-#   1.02<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> at 2,048,
+#   0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> at 128 and
+#   1.21<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> at 2,048,
 #   where their loading was
 #   **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading -->
 #   and the rest
@@ -1084,7 +1083,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 9, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.51<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
+# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1105,14 +1104,14 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8 at B = 64: splitting the step's 128 images between 2 processes
 # saved
-# 0.048 ms<!-- output: 64 images per process, ms splitting the images saves per step -->
+# 0.046 ms<!-- output: 64 images per process, ms splitting the images saves per step -->
 # per step (one process's step on 128 images minus its step on 64), while DDP added
-# 1.559 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step.
+# 1.226 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step.
 # Section 8 also printed the step speed-up against one process's step on all 128 images:
-# 0.34<!-- output: 64 images per process, step speed-up of 2 processes -->
+# 0.38<!-- output: 64 images per process, step speed-up of 2 processes -->
 # (**slower**<!-- says: 64 images per process, 2 processes' step against 1 process's -->).
 # Over whole epochs of the real loop, loading included, section 9 measured
-# 0.51<!-- output: 2 processes, 1 thread each at 128, median speed-up -->
+# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up -->
 # against 1 process on 1 thread (the median of the rounds).
 # (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
 # shards split each epoch's images between the processes. (b) cannot be: NCCL carries

@@ -43,9 +43,10 @@ with process_group(timeout=60) as group:
     model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8)).to(device)  # training mode
     norm = model[1]
     with torch.no_grad():
-        # My shard's convolution outputs, cut from the whole batch's (images, channels, height,
-        # width), so that both sides below normalise the very same numbers.
-        features = model[0](images)[mine]
+        # The whole batch's convolution outputs (images, channels, height, width), computed
+        # once; my shard's are cut from them, so both sides below normalise the same numbers.
+        convolved = model[0](images)
+        features = convolved[mine]
         # Batch norm's statistics of the whole batch, by hand, channel by channel: every
         # process's sums, sums of squares and counts of values, added up.
         sums = features.sum(dim=(0, 2, 3))
@@ -59,7 +60,7 @@ with process_group(timeout=60) as group:
         by_hand = (features - mean.view(channel)) / (variance.view(channel) + norm.eps).sqrt()
         by_hand = by_hand * norm.weight.view(channel) + norm.bias.view(channel)
         # One process on the whole batch: in training mode BatchNorm2d uses its statistics.
-        whole = model(images)[mine]
+        whole = norm(convolved)[mine]
         own = norm(features)  # batch norm on my shard alone, with my shard's statistics
     gap = (by_hand - whole).abs().max().item()
     same = torch.allclose(by_hand, whole, atol=1e-5)
