@@ -20,13 +20,10 @@ TIE = 0.10
 """Two times tie when the slower is less than ``1 + TIE`` times the faster."""
 
 
-def speed_up_in_words(
-    speed_up: float, tie: float = TIE, *, width: bool = True, digits: int | None = None
-) -> str:
+def speed_up_in_words(speed_up: float, tie: float = TIE, *, digits: int | None = None) -> str:
     """``"faster"``, ``"slower"`` or ``"a tie (within 10%)"`` (``tie`` as a percentage) for
     a speed-up, a time ratio old over new: above ``1 + tie`` is faster, below
-    ``1 / (1 + tie)`` slower, anything between a tie; ``width=False`` says ``"a tie"``
-    alone, for a sentence that gives the band once. ``digits`` judges the speed-up as it is
+    ``1 / (1 + tie)`` slower, anything between a tie. ``digits`` judges the speed-up as it is
     printed: the speed-up and both edges rounded to that many decimals, so a printed 0.909
     (the lower edge, 1 / 1.1, rounded) and a printed 1.100 both read as ties. Introduced in
     lesson 04 (inside ``count_rounds``)."""
@@ -39,7 +36,7 @@ def speed_up_in_words(
         return "faster"
     if speed_up < bottom:
         return "slower"
-    return f"a tie (within {tie:.0%})" if width else "a tie"
+    return f"a tie (within {tie:.0%})"
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 136 s with a peak memory of 1181 MB. The course's
+# > 2 threads); the whole lesson ran in 110 s with a peak memory of 1175 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -188,27 +188,22 @@ for size, products in ((64, 1000), (2048, 10)):  # products per repeat, at each 
     for each_device in devices:
         a, b = (torch.randn(size, size, device=each_device) for _ in range(2))
         timed[each_device.type, size] = seconds_per_product(a, b, products)
-for (kind, size), times in timed.items():
+for (kind, size), times in timed.items():  # one line a size: rate, its range, time
     median = statistics.median(times)
+    # size**3 multiply-adds per product: how fast the device worked, at the median repeat,
+    # then at the slowest and the fastest one
+    rates = [size**3 / seconds / 1e9 for seconds in (median, max(times), min(times))]
     unit, scale = ("microseconds", 1e6) if size == 64 else ("ms", 1e3)  # readable figures
-    low, high = min(times) * scale, max(times) * scale
-    name = f"{kind} {unit} per {size} x {size} product"
-    print(f"{name}: {median * scale:.4g} (5 repeats, from {low:.4g} to {high:.4g})")
-    # size**3 multiply-adds per product: how fast the device worked at this size
-    rate = f"{kind} billions of multiply-adds per second, {size} x {size}"
-    print(f"{rate}: {size**3 / median / 1e9:.1f}")
-    # the range beside that median: the rates of the slowest and the fastest repeat
-    per_repeat = f"{kind} {size} x {size} rate"
-    print(f"{per_repeat}, slowest repeat (billions a second): {size**3 / max(times) / 1e9:.1f}")
-    print(f"{per_repeat}, fastest repeat (billions a second): {size**3 / min(times) / 1e9:.1f}")
+    print(
+        f"{kind} billions of multiply-adds per second, {size} x {size}: {rates[0]:.1f} "
+        f"(repeats {rates[1]:.1f} to {rates[2]:.1f}); {median * scale:.4g} {unit} a product"
+    )
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at a median
-# **140.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second, its 5 repeats from
-# **134.0**<!-- output: cpu 2048 x 2048 rate, slowest repeat (billions a second) --> to
-# **142.9 billion**<!-- output: cpu 2048 x 2048 rate, fastest repeat (billions a second) -->;
-# a 64 x 64 product at only **34.9
+# **146.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second (in brackets: its slowest and fastest of 5 repeats); a 64 x 64
+# product at only **39.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. On a GPU,
 # expect a cost per operation whatever its size: *launching*, the CPU telling the device
 # to start one kernel. With a GPU, look in the cell's rate lines for its 64 x 64 rate to
@@ -454,7 +449,7 @@ print(
 # > (**2**<!-- output: logical CPUs --> logical CPUs) unless a sentence says otherwise;
 # > compare ratios, not seconds. An epoch's time is `fit`'s `train_seconds`, training only.
 # > Epoch 1 is a warm-up (it can pay one-off costs); we quote the median of the later
-# > epochs.
+# > epochs, which here, with two later epochs, is their mean.
 #
 # A device trains only as fast as its batches arrive. Here the 32-unit model trains three
 # epochs on all 50,000 training images through two data pipelines:
@@ -465,9 +460,9 @@ print(
 #   tensor there; each batch gathers its rows from it.
 #
 # Both pipelines draw the same batch order each epoch, so they train the same weights
-# (checked below); they ran one after the other. `TimedBatches` adds up the loop's waits
-# for batches. In it, `next(batches, None)` asks for the next batch, or gives None at the
-# end; `return` inside a generator ends it.
+# (Appendix B checks it); they ran one after the other. `TimedBatches` adds up the loop's
+# waits for batches. In it, `next(batches, None)` asks for the next batch, or gives None at
+# the end; `return` inside a generator ends it.
 
 
 # %%
@@ -499,19 +494,22 @@ class TimedBatches:
 
 # %% [markdown]
 # Pipeline (a), through `TimedBatches` and `fit` (whose printed epoch times include the
-# evaluation; the tables use `train_seconds`). Its sampler, `SeededShuffle`, draws each
-# epoch's order as (b)'s loader will, so that both pipelines get the same batches and their
-# weights can be checked equal (Appendix B prints the orders):
+# evaluation; the table uses `train_seconds`). Its sampler, `SeededShuffle`, gives it (b)'s
+# batch order (Appendix B shows how):
 
 # %%
+# SeededShuffle: a sampler drawing each epoch's order with torch.randperm, as (b)'s loader does
 from course_utils import SeededShuffle
 
 shuffle_seed = 0  # the same seed for both pipelines
-# SeededShuffle: (b)'s batch order, so that the two pipelines' weights can be checked equal
-classic_order = SeededShuffle(len(train_dataset), seed=shuffle_seed)
 classic_train = TimedBatches(
     DeviceDataLoader(
-        DataLoader(train_dataset, batch_size=128, sampler=classic_order, pin_memory=pin),
+        DataLoader(
+            train_dataset,
+            batch_size=128,
+            sampler=SeededShuffle(len(train_dataset), seed=shuffle_seed),
+            pin_memory=pin,
+        ),
         device,
         non_blocking=pin,
     ),
@@ -547,27 +545,14 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once, on this CPU, in
-# **6.59 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **6.67 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
-# (`images[index]`): no per-image Python code. `slices` does the same as a
-# generator, checked against it:
+# (`images[index]`): no per-image Python code. `slices` does the same as a generator,
+# checked against it:
 
 
 # %% tags=["nbval-check-output"]
 from course_utils import DeviceTensorLoader
-
-
-def pipeline_b(on: torch.device, seed: int = shuffle_seed) -> DeviceTensorLoader:
-    """Pipeline (b)'s training batches on the device `on`, shuffled by an RNG of their own,
-    seeded as the classic pipeline's unless another seed is given."""
-    return DeviceTensorLoader(
-        train_images,
-        train_labels,
-        batch_size=128,
-        shuffle=True,
-        device=on,
-        generator=torch.Generator().manual_seed(seed),
-    )
 
 
 def slices(images: torch.Tensor, labels: torch.Tensor, batch_size: int, rng: torch.Generator):
@@ -578,17 +563,35 @@ def slices(images: torch.Tensor, labels: torch.Tensor, batch_size: int, rng: tor
         yield images[index], labels[index]
 
 
-on_device = train_images.to(device), train_labels.to(device)
-sliced = slices(*on_device, 128, torch.Generator().manual_seed(shuffle_seed))
-its_batches = pipeline_b(device)
+sliced = slices(train_images, train_labels, 128, torch.Generator().manual_seed(0))
+its_batches = DeviceTensorLoader(
+    train_images,
+    train_labels,
+    batch_size=128,
+    shuffle=True,
+    generator=torch.Generator().manual_seed(0),
+)
 same = all(
     torch.equal(my_images, its_images) and torch.equal(my_labels, its_labels)
     for (my_images, my_labels), (its_images, its_labels) in zip(sliced, its_batches, strict=True)
 )
 print(f"the same batches as DeviceTensorLoader's: {same}")
-del on_device, sliced, its_batches
+del sliced, its_batches
+
 
 # %%
+def pipeline_b(on: torch.device) -> DeviceTensorLoader:
+    """Pipeline (b)'s training batches on the device `on`, in (a)'s order."""
+    return DeviceTensorLoader(
+        train_images,
+        train_labels,
+        batch_size=128,
+        shuffle=True,
+        device=on,
+        generator=torch.Generator().manual_seed(shuffle_seed),
+    )
+
+
 synchronize(device)
 start = time.perf_counter()
 # One timed copy to the device (none on a CPU).
@@ -601,44 +604,15 @@ seed_everything(0)
 b_model = to_device(MLP(28 * 28, [32], 10), device)
 b_history = fit(num_epochs, 0.2, b_model, b_train, b_val)
 
-# %% [markdown]
-# Each epoch's training seconds split into the loader's wait and the rest (forward,
-# backward, the optimizer's step, Python's work). Look for the wait to be most of (a)'s
-# epoch.
-
 # %%
-# later_epochs: the later epochs' median, fastest and slowest; parts: a bar's wait and rest
-from course_utils.epoch_times import later_epochs, parts
-
-a_name, b_name = "(a) classic pipeline", f"(b) dataset on {device.type}"  # the bars' names
-classic_times = [epoch["train_seconds"] for epoch in classic_history]
-b_times = [epoch["train_seconds"] for epoch in b_history]
-classic_waits = classic_train.waits  # (a)'s seconds waiting for batches, one per epoch
-b_waits = b_train.waits  # (b)'s, timed the same way
-classic_seconds, b_seconds = later_epochs(classic_times)[0], later_epochs(b_times)[0]
-speedup = classic_seconds / b_seconds
-b_accuracy = b_history[-1]["val_acc"]
-same_weights = all(
-    torch.equal(a, b) for a, b in zip(classic_model.parameters(), b_model.parameters(), strict=True)
-)
-bars = {a_name: parts(classic_times, classic_waits), b_name: parts(b_times, b_waits)}
-wait_seconds = bars[a_name]["loader"]
-print(f"{a_name}, median later epoch (s): {classic_seconds:.2f}")
-print(f"(a), median later epoch, waiting for its batches (s): {wait_seconds:.2f}")
-print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
-print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
-
-# %% [markdown]
-# **A control.** Is (a)'s wait the per-image work or the fetching and collating? This
-# loader keeps (a)'s settings over ready tensors:
-
-# %%
-tensor_train = TimedBatches(  # the classic loader's settings, over transformed tensors
+# A control that Appendix B reads, timed here beside (a) and (b): (a)'s DataLoader settings
+# and batch order, over (b)'s ready tensors, from the same seed.
+control_train = TimedBatches(
     DeviceDataLoader(
         DataLoader(
             TensorDataset(train_images, train_labels),
             batch_size=128,
-            sampler=SeededShuffle(len(train_dataset), seed=shuffle_seed),
+            sampler=SeededShuffle(len(train_images), seed=shuffle_seed),
             pin_memory=pin,
         ),
         device,
@@ -646,57 +620,68 @@ tensor_train = TimedBatches(  # the classic loader's settings, over transformed 
     ),
     device,
 )
-# A new model seeded as (a)'s, as many epochs in (a)'s orders (b_val: a short evaluation).
 seed_everything(0)
-tensor_model = to_device(MLP(28 * 28, [32], 10), device)
-tensor_history = fit(num_epochs, 0.2, tensor_model, tensor_train, b_val, verbose=False)
-tensor_times = [epoch["train_seconds"] for epoch in tensor_history]
-tensor_waits = tensor_train.waits
+control_model = to_device(MLP(28 * 28, [32], 10), device)
+control_history = fit(num_epochs, 0.2, control_model, control_train, b_val, verbose=False)
+control_times = [epoch["train_seconds"] for epoch in control_history]
+control_waits = control_train.waits  # each epoch's wait for its batches
+del control_train, control_model, control_history
+
+# %% [markdown]
+# Each epoch's training seconds split into the loader's wait and the rest (forward,
+# backward, the optimizer's step, Python's work). Look for the wait to be most of (a)'s
+# epoch.
+
 
 # %%
+# later_epochs: the later epochs' median (of two: their mean), fastest and slowest;
+# parts: a pipeline's bar, its later epochs' wait and rest
+from course_utils.epoch_times import later_epochs, parts
 from course_utils.plotting import plot_epoch_parts
 
-c_name = "(c) control: ready tensors"
-bars[c_name] = parts(tensor_times, tensor_waits)
-width = max(len(pipeline) for pipeline in bars)  # the table's first column
-print(f"{'pipeline':<{width}} | epoch s | waiting s | rest s")
-for pipeline, bar in bars.items():
-    # The whole bar (its median later epoch) and the wait, rounded first as the figure
-    # writes them, so that waiting + rest = epoch as printed
-    length, waited = round(statistics.median(bar["epochs"]), 3), round(bar["loader"], 3)
-    print(f"{pipeline:<{width}} | {length:7.3f} | {waited:9.3f} | {length - waited:6.3f}")
-tensor_wait = bars[c_name]["loader"]  # the control's median later wait, as (a)'s
-removed = wait_seconds - tensor_wait  # saved with no PIL images, transforms or Subset lookup
-print(f"wait removed by ready tensors: {removed:.2f} s of (a)'s {wait_seconds:.2f} s")
-print(f"share of (a)'s wait removed by ready tensors: {removed / wait_seconds:.2f}")
-small_bars = {pipeline: bar for pipeline, bar in bars.items() if pipeline != a_name}
-plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) alone
-    {f"Later epochs on {device.type}": bars, "(b) and (c) alone, on their own scale": small_bars},
+a_name, b_name = "(a) classic pipeline", f"(b) dataset on {device.type}"  # the bars' names
+classic_times = [epoch["train_seconds"] for epoch in classic_history]
+b_times = [epoch["train_seconds"] for epoch in b_history]
+bars = {a_name: parts(classic_times, classic_train.waits), b_name: parts(b_times, b_train.waits)}
+
+
+def print_table(bars: dict) -> None:
+    """A row a pipeline: its later epoch, its wait, the rest (seconds, rounded so that
+    waiting + rest = epoch as printed)."""
+    print(f"{'pipeline':<26} | epoch s | waiting s | rest s")
+    for name, bar in bars.items():
+        epoch, waited = round(statistics.median(bar["epochs"]), 3), round(bar["loader"], 3)
+        print(f"{name:<26} | {epoch:7.3f} | {waited:9.3f} | {epoch - waited:6.3f}")
+
+
+print_table(bars)
+classic_seconds, b_seconds = later_epochs(classic_times)[0], later_epochs(b_times)[0]
+speedup = classic_seconds / b_seconds
+wait_seconds = bars[a_name]["loader"]
+b_accuracy = b_history[-1]["val_acc"]
+print(f"{a_name}, mean of the later epochs (s): {classic_seconds:.2f}")
+print(f"(a), waiting for its batches, mean of the later epochs (s): {wait_seconds:.2f}")
+print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
+plot_epoch_parts(  # each panel has its own scale: the second shows (b) alone
+    {f"Later epochs on {device.type}": bars, "(b) alone, on its own scale": {b_name: bars[b_name]}},
     where=device.type,
     labels=("waiting for batches", "the rest", "one later epoch"),
 )
 
 # %% [markdown]
-# Each bar is one pipeline's median later epoch, split as in the table; dots: single later
-# epochs. On this CPU:
-# - (a) took **15.8 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s
-#   one-off conversion aside, and waited
-#   **6.83 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **7.68 s**<!-- output: (a) classic pipeline, median later epoch (s) -->.
-# - The control waited
-#   **6.53 s**<!-- output: wait removed by ready tensors --> less than (a): ready tensors removed
-#   **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait.
-#   The control removed two things at once, the per-image work (a PIL image, `ToTensor`,
-#   `Normalize`) and the `Subset` look-ups, so that share is of the two together; it still
-#   fetched and collated image by image.
+# Each bar is one pipeline's later epoch, split as in the table (the figure's "median" is
+# of two epochs: their mean); dots: single later epochs. On this CPU (a) took
+# **17.6 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s one-off
+# conversion aside, and waited
+# **6.64 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of its
+# **7.43 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) -->.
 #
-# Appendix B sets each pipeline's epoch 1 against its later epochs, and counts when (b)
-# wins back its one-off conversion.
+# Appendix B times a control that splits (a)'s wait further, sets each pipeline's epoch 1
+# against its later epochs, and counts when (b) wins back its one-off conversion.
 #
 # (b) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`: `pin_memory` and `num_workers` are options to
-# try, not timed here. Accuracy: one seed (Appendix B shows, on the same 50,000 images,
-# how much batch order alone moves it).
+# try, not timed here. Accuracy: one seed.
 
 # %% [markdown]
 # **(b), CPU against GPU, a tiny model and a wide one.** On a GPU this cell trains
@@ -710,37 +695,37 @@ widths = {"32-unit": ([32], 0.2), "2048-2048": ([2048, 2048], 0.05)}  # hidden s
 if device.type == "cpu":
     print(
         "No GPU here: on one, this cell would train pipeline (b) with the 32-unit MLP and "
-        "with a 2048-2048 MLP, on the GPU and on the CPU, and print each model's median "
-        "later epoch on each device and the GPU's median over the CPU's."
+        "with a 2048-2048 MLP, on the GPU and on the CPU, and print each model's mean of the "
+        "later epochs on each device and the GPU's mean over the CPU's."
     )
 else:
     for name, (hidden_sizes, rate) in widths.items():
-        b_medians = {}  # device type -> its median later epoch
+        b_means = {}  # device type -> its later epochs' median (of two: their mean)
         for on in (device, torch.device("cpu")):
             seed_everything(0)  # the same starting weights on each device
             on_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=on)
             model = MLP(28 * 28, hidden_sizes, 10).to(on)
             history = fit(num_epochs, rate, model, pipeline_b(on), on_val, verbose=False)
-            median, fastest, slowest = later_epochs([epoch["train_seconds"] for epoch in history])
-            b_medians[on.type] = median
+            mean, fastest, slowest = later_epochs([epoch["train_seconds"] for epoch in history])
+            b_means[on.type] = mean
             print(
-                f"{name} MLP, pipeline (b) on {len(train_images):,} images, median later "
-                f"epoch seconds on {on.type}: {median:.3f} ({fastest:.3f} to {slowest:.3f})"
+                f"{name} MLP, pipeline (b) on {len(train_images):,} images, mean of the later "
+                f"epochs on {on.type} (s): {mean:.3f} ({fastest:.3f} to {slowest:.3f})"
             )
-        gpu_over_cpu = b_medians[device.type] / b_medians["cpu"]  # above 1: the GPU slower
+        gpu_over_cpu = b_means[device.type] / b_means["cpu"]  # above 1: the GPU slower
         print(
-            f"{name} MLP, pipeline (b), {device.type} median / cpu median (one run, the "
+            f"{name} MLP, pipeline (b), {device.type} mean / cpu mean (one run, the "
             f"devices timed one after the other): {gpu_over_cpu:.2f}"
         )
     del model, history, on_val
 
 # %%
-# Free section 6's data for section 7, keeping a copy (not a slice) of 10,000 images.
+# Free section 6's data for section 7, keeping a copy (not a slice) of 10,000 images, and
+# the two pipelines' small models (Appendix B compares their weights).
 import gc
 
-del full_train, train_dataset, val_dataset, classic_train, tensor_train, classic_model
-del b_train, b_model, hand_train, val_loader, fit_train, fit_val, hand_model
-del fit_model, tensor_model
+del full_train, train_dataset, val_dataset, classic_train, b_train
+del hand_train, val_loader, fit_train, fit_val, hand_model, fit_model
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
 _ = gc.collect()
 print(f"train_images now holds: {len(train_images):,} images")
@@ -754,11 +739,11 @@ print(f"train_images now holds: {len(train_images):,} images")
 # **Mixed precision.** `torch.autocast` picks a type for each operation:
 # [PyTorch's AMP documentation](https://pytorch.org/docs/stable/amp.html) calls linear
 # layers much faster in a 16-bit float type, and says reductions often need `float32`'s
-# range. We use `bfloat16`, with `float32`'s range but fewer digits, only where the
-# device has bfloat16 units (`bfloat16_support`, Appendix C). On a T4 (Colab) bfloat16
-# would be left out (not run here); there, run Appendix D's `float16` loop with a
-# GradScaler. The one change to the model: its `forward` runs under `torch.autocast`, and
-# returns `float32`:
+# range. We use `bfloat16`, with `float32`'s range but fewer digits (Appendix C's table),
+# only where the device has bfloat16 units (`bfloat16_support`, Appendix C). On a T4
+# (Colab) bfloat16 would be left out (not run here); there, run Appendix D's `float16`
+# loop with a GradScaler. The one change to the model: its `forward` runs under
+# `torch.autocast`, and returns `float32`:
 
 
 # %%
@@ -782,65 +767,30 @@ print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_
 
 # %% [markdown]
 # bfloat16 here (above): **yes, this CPU has AVX-512 BF16 and AMX
-# instructions**<!-- says: bfloat16 on this cpu -->; a CPU without them may see no gain.
-#
-# **Which types autocast uses.** Where autocast runs on this device, follow one small
-# batch through `forward`'s layers and `backward`, printing each result's type:
-
-# %%
-if autocast_runs_in(device, torch.bfloat16):
-    probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
-    probe_images = torch.randn(4, 1, 28, 28, device=device)
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):  # forward's steps
-        hidden = probe.layers[1](probe.layers[0](probe_images))  # flatten, first Linear
-        activated = probe.layers[2](hidden)  # its ReLU
-        raw_logits = probe.layers[3](activated)  # the last Linear
-        logits = raw_logits.float()  # cast as forward does
-    hidden.retain_grad()  # keep the gradient that backward computes for this output
-    probe_loss = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long, device=device))
-    probe_loss.backward()
-    weight = probe.layers[1].weight
-    print(f"first Linear's output under autocast: {hidden.dtype}, its ReLU's: {activated.dtype}")
-    print(f"the last Linear's output: {raw_logits.dtype}, and once cast: {logits.dtype}")
-    print(f"the loss: {probe_loss.dtype}")
-    print(f"the gradient of the first Linear's output: {hidden.grad.dtype}")
-    print(f"a weight, and its gradient after backward: {weight.dtype}, {weight.grad.dtype}")
-    del probe, probe_images, hidden, activated, raw_logits, logits, probe_loss, weight
-else:
-    print(
-        f"bfloat16 autocast does not run on this {device.type}: where it runs, this cell "
-        "prints the type of each layer's output, the loss and the gradients."
-    )
-
-# %% [markdown]
-# Where autocast runs, each layer's output above is bfloat16, and so is the one gradient
-# printed, that of the first Linear's output
-# (**torch.bfloat16**<!-- says: the gradient of the first Linear's output -->); the weight
-# and its gradient stay float32
-# (**torch.float32, torch.float32**<!-- says: a weight, and its gradient after backward -->),
-# and so does the loss. Autocast multiplies by a bfloat16 copy of each weight (PyTorch's
-# autocast documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), and
-# `backward` passes the gradient through the copy to the float32 weight, so the update
-# is made in float32.
+# instructions**<!-- says: bfloat16 on this cpu -->; a CPU without them was not tested
+# here. Under autocast, linear layers run in bfloat16, on a bfloat16 copy of each weight
+# (PyTorch's AMP documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->):
+# the weights themselves stay float32, and our `forward` returns the logits, and so the
+# loss, in float32. Appendix C follows one batch through and prints each type.
 #
 # **[`torch.compile`](https://pytorch.org/docs/stable/generated/torch.compile.html)** is
 # [documented](https://pytorch.org/docs/stable/torch.compiler_get_started.html) to turn the
 # model's Python code into *fused* kernels (one kernel for several operations, say
 # element-wise ones).
 #
-# **Three ways** (the code calls each an *arm*) train an MLP with two hidden layers of
-# 1,024 units: `float32`, the baseline; `compiled`; and `bfloat16 autocast`. All start
-# from the same seed and see the same batches of 256 at learning rate 0.05, not tuned.
+# **Three ways** (`arms` in the code) train an MLP with two hidden layers of 1,024 units:
+# `float32`, the baseline; `compiled`; and `bfloat16 autocast`. All start from the same
+# seed and see the same batches of 256 at learning rate 0.05, not tuned.
 
 
 # %%
-arm_models = {"float32": MLP, "compiled": MLP}  # the class each arm trains
+arm_models = {"float32": MLP, "compiled": MLP}  # the class each way trains
 # autocast turns itself off (with a warning) where this PyTorch lacks the type
 if bf16_native and autocast_runs_in(device, torch.bfloat16):
     arm_models["bfloat16 autocast"] = MixedPrecisionMLP
-else:  # which of the two tests left the arm out
+else:  # which of the two tests left the way out
     left_out_by = "autocast_runs_in" if bf16_native else "bfloat16_support"
-    print(f"bfloat16 autocast arm left out by the test: {left_out_by}")
+    print(f"bfloat16 autocast way left out by the test: {left_out_by}")
 
 
 def wide_batches() -> DeviceTensorLoader:
@@ -881,22 +831,20 @@ if device.type == "cpu":
 # compiled way is left out.
 
 # %%
-arms = {}  # arm -> its model, its loader, and each epoch's seconds
+arms = {}  # way -> its model, its loader, and each epoch's seconds
 for arm, model_class in arm_models.items():
-    seed_everything(0)  # the same starting weights for every arm
+    seed_everything(0)  # the same starting weights for every way
     model = to_device(model_class(28 * 28, [1024, 1024], 10), device)
     if arm == "compiled":
         model.compile()  # in place: the model itself now runs compiled code
-    loader = wide_batches()  # the same batches for every arm
+    loader = wide_batches()  # the same batches for every way
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
 
 # %% [markdown]
-# **In rounds.** A machine can run the same work faster at some moments than at others, so
-# each round trains one epoch of each way, in an order that rotates every round. Round 1,
-# which compiles, does not count; the six after it are two whole rotations, so each way
-# runs first, second and last twice. A round's *speed-up* is `float32`'s epoch over the
-# way's own (above 1, faster); one between 1/1.1 and 1.1 is a tie (within 10 percent), and
-# a way wins only when every round agrees.
+# **Rounds.** A *round* trains one epoch of each way, in an order that rotates from round
+# to round, because a machine can run the same work faster at some moments than at
+# others; round 1, which compiles, does not count. A round's *speed-up* is `float32`'s
+# epoch over the way's own: above 1.1, faster; below 1/1.1, slower; between, a tie.
 
 # %%
 order = list(arms)
@@ -910,8 +858,8 @@ for round_number in range(wide_epochs):
             epoch = fit(1, 0.05, model, loader, b_val, verbose=False)[0]
         except Exception as error:  # for example, no C++ compiler for the CPU kernels
             if arm != "compiled":
-                raise  # only compiling may fail and leave the other arms to compare
-            print(f"torch.compile failed here, so its arm is skipped: {error}")
+                raise  # only compiling may fail and leave the other ways to compare
+            print(f"torch.compile failed here, so its way is skipped: {error}")
             del arms[arm]
             continue
         arms[arm]["seconds"].append(epoch["train_seconds"])
@@ -920,16 +868,17 @@ for round_number in range(wide_epochs):
 
 # %% [markdown]
 # **Did either step speed up training?** The table gives each way's median later epoch,
-# its speed-up in each counted round and its validation accuracy after the last round.
-# `count_rounds` counts the rounds by the rules above; the printed `verdict` is its result.
+# its speed-up in each counted round and its validation accuracy after the last round. A
+# way's *verdict* (from `count_rounds`) calls it faster or slower only when every counted
+# round agrees, and otherwise counts its rounds faster, tied and slower.
 
 # %%
 from course_utils.epoch_times import after_first
 from course_utils.rounds import count_rounds
 
 float32_seconds = arms["float32"]["seconds"]
-print(f"later rounds counted, each arm: {len(after_first(float32_seconds))}")
-speed_ups_of = {}  # arm -> float32's epoch over the arm's, in each later round
+print(f"later rounds counted, each way: {len(after_first(float32_seconds))}")
+speed_ups_of = {}  # way -> float32's epoch over the way's, in each later round
 for arm in arms:
     if arm != "float32":
         pairs = after_first(list(zip(arms[arm]["seconds"], float32_seconds, strict=True)))
@@ -937,7 +886,7 @@ for arm in arms:
 width = max(len(arm) for arm in arms)  # the table's first column
 later_rounds = range(2, len(float32_seconds) + 1)  # round 1, which compiles, is left out
 header = " | ".join(f"round {number}" for number in later_rounds)
-print(f"{'arm':<{width}} | epoch s | {header} | accuracy")
+print(f"{'way':<{width}} | epoch s | {header} | accuracy")
 for arm in arms:
     median = later_epochs(arms[arm]["seconds"])[0]
     if arm in speed_ups_of:
@@ -951,26 +900,26 @@ for arm, rounds in verdicts.items():
     print(f"{arm} against float32, verdict: {rounds.verdict}")
 
 # %%
-# Each arm's final predictions on the validation images: how many differ from float32's?
+# Each way's final predictions on the validation images: how many differ from float32's?
 predicted = {}
 for arm in arms:
     with torch.no_grad():  # as fit's evaluation: eval mode, no gradients (no recompiling)
         arms[arm]["model"].eval()
         logits = [arms[arm]["model"](images) for images, _ in b_val]
         predicted[arm] = torch.cat(logits).argmax(dim=1)
-for arm in speed_ups_of:  # the other arms, one by one against float32
+for arm in speed_ups_of:  # the other ways, one by one against float32
     differ = (predicted[arm] != predicted["float32"]).sum().item()
     print(f"{arm}, validation predictions unlike float32's: {differ:,} of {len(predicted[arm]):,}")
 del logits, predicted
 
 # %% [markdown]
-# On this CPU, over **6**<!-- output: later rounds counted, each arm --> counted rounds:
+# On this CPU, over **6**<!-- output: later rounds counted, each way --> counted rounds:
 # - bfloat16 autocast: a median speed-up of
-#   **1.97**<!-- output: bfloat16 autocast median speed-up over float32 -->, result
+#   **2.00**<!-- output: bfloat16 autocast median speed-up over float32 -->, result
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->.
 # - compiled: a median speed-up of
-#   **0.97**<!-- output: compiled median speed-up over float32 -->, result **no clear winner: 0
-#   faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->.
+#   **0.99**<!-- output: compiled median speed-up over float32 -->, result **no clear winner: 0
+#   faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 # - Accuracy (the table's last column, one seed): validation predictions (of 10,000)
 #   unlike `float32`'s: compiled's
 #   **1**<!-- output: compiled, validation predictions unlike float32's -->, bfloat16
@@ -992,10 +941,12 @@ if "compiled" in arms:
         print("epochs to win back the compiling: none (the rounds show no clear saving)")
 
 # %% [markdown]
-# On this CPU, compiling cost
-# **27.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# (with the compile settings above: one compile thread). Epochs to win it back: **none
-# (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->.
+# On this CPU, the compiled way's first epoch *with its evaluation* took
+# **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# longer than `float32`'s (with the compile settings above: one compile thread). That is
+# one pair of epochs, and it includes compiling for the evaluation batches too. Epochs to
+# win it back: **none (the rounds show no clear
+# saving)**<!-- says: epochs to win back the compiling -->.
 
 # %% [markdown]
 # ## Summary
@@ -1008,25 +959,26 @@ if "compiled" in arms:
 #   there.
 # - GPU work is asynchronous: time it by warming up, calling `synchronize(device)` before
 #   each clock reading, and repeating.
-# - A product's size counts: on this CPU 64 x 64 products ran at **34.9
+# - A product's size counts: on this CPU 64 x 64 products ran at **39.5
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **140.9
+#   a second, 2048 x 2048 ones at **146.6
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->. On a
 #   GPU, section 6 times a 32-unit MLP and a 2048-2048 one on both devices: look for the
 #   GPU to help the wide one only.
 # - With `num_workers=0` on this CPU, the classic pipeline took
-#   **15.8 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   **17.6 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
 #   dataset held as one tensor (its one-off conversion aside), and waited
-#   **6.83 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> of its
-#   **7.68 s**<!-- output: (a) classic pipeline, median later epoch (s) --> for batches. On
-#   a GPU, expect little help for a starved pipeline.
+#   **6.64 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of
+#   its **7.43 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> for
+#   batches. On a GPU, look for a starved pipeline to gain little.
 # - Measure each speed step in rounds, on your device: on this CPU, over
-#   **6**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast
+#   **6**<!-- output: later rounds counted, each way --> counted rounds, bfloat16 autocast
 #   against `float32`: **faster in every
-#   round**<!-- says: bfloat16 autocast against float32, verdict -->; compiling, after a
-#   one-off cost of
-#   **27.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->:
-#   **no clear winner: 0 faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->.
+#   round**<!-- says: bfloat16 autocast against float32, verdict -->; compiling, whose
+#   first epoch with its evaluation took
+#   **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+#   longer than `float32`'s:
+#   **no clear winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # The exercises and the quiz come next; the appendices after them are optional.
 
@@ -1039,7 +991,7 @@ from course_utils.report import record_result
 record_result(f"classic pipeline seconds per epoch ({device.type})", round(classic_seconds, 2))
 record_result(f"dataset-on-device seconds per epoch ({device.type})", round(b_seconds, 3))
 record_result(f"pipeline speed-up ({device.type})", round(speedup, 1), unit="x")  # one run
-# One seed's accuracy (Appendix B: the batch order alone moves it).
+# One seed's accuracy: other batch orders were not tried here.
 record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 
 # %% [markdown]
@@ -1185,29 +1137,28 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's. On this CPU the
 # 2048-2048 MLP's first epoch over 10,000 images took
-# **2.05 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.94 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.06**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
-# set-up, looked for as a gap of over 10 percent either way: **none detected: the two
-# epochs within 10 percent (one pair of epochs)**<!-- says: one-off set-up on cpu -->. A
+# **1.61 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.67 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.96**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# set-up, looked for as a gap of over 10 percent either way: **none detected: the two epochs within
+# 10 percent (one pair of epochs)**<!-- says: one-off set-up on cpu -->. A
 # batch of 256 images took
-# **49.6 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **42.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work.
 # Counting three multiply-adds per weight and image
 # (forward and backward; two for the first layer, whose inputs need no gradient), the
 # second epoch ran at
-# **81.8 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
+# **95.0 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
 # multiply-adds a second. Section 2's rates on this
-# CPU were **34.9 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
+# CPU were **39.5 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
 # for 64 x 64 products and
-# **140.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# for 2048 x 2048 ones, whose repeats ranged from
-# **134.0**<!-- output: cpu 2048 x 2048 rate, slowest repeat (billions a second) --> to
-# **142.9 billion**<!-- output: cpu 2048 x 2048 rate, fastest repeat (billions a second) -->.
-# We expect an epoch's rate to fall below the 2048 x 2048 product's: its products have
-# other shapes (the last layer's has 10 columns), and each batch also runs the ReLUs, the
-# loss, the SGD step, the loading and Python's own work. Look for the epoch's rate below
-# the product's slowest repeat; a rate inside the product's range does not show it slower.
+# **146.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# for 2048 x 2048 ones (section 2's brackets give the slowest and fastest repeat). Look
+# for the epoch's rate below that slowest repeat; a rate inside the product's range does
+# not show it slower. Possible reasons for a lower rate, not separated here: the epoch's
+# products have other shapes (the last layer's has 10 columns); each batch also runs the
+# ReLUs, the loss and the SGD step; and the epoch includes the `DataLoader`'s work and
+# Python's, which the bare product's rate does not.
 #
 # With a GPU, compare each arm's ms-per-batch line with the one before it: the GPU arm
 # changes only the device, the pinned arm only the pinning, with `non_blocking` (Appendix E
@@ -1342,19 +1293,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.489 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.810 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.452 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.692 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
 # **3.7 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **30.55 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.77**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **1.00**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **1.04**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **28.26 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.65**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.97**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.96**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted in rounds as in section 7 (a tie: within 10 percent), batch 16,384 against
 # 4,096, per image:
-# **no clear winner: 0 cheaper per image, 5 tied, 2 costlier per
+# **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
 # The worked run had no GPU (its last line says so); with a GPU, the last line names the
@@ -1413,19 +1364,17 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** Of the classic pipeline's
-# **7.68 s**<!-- output: (a) classic pipeline, median later epoch (s) --> median later
-# epoch it waited
-# **6.83 s**<!-- output: (a), median later epoch, waiting for its batches (s) --> for its
-# batches. The control still fetched and collated image by image, but over ready tensors,
-# and that removed
-# **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of the wait: in
-# this run most of the cost went with the per-image work and the `Subset` look-ups, which
-# the control removed together.
+# **7.43 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> (mean of
+# the later epochs) it waited
+# **6.64 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> for
+# its batches, which it made image by image; Appendix B's control splits that wait further.
 # Why not (a): the forward and backward passes are in the rest column of section 6's
-# table, what is left of an epoch after the wait. (a)'s rest was longer than (b)'s too,
-# but compare its size with the wait column's, where (a) spent most of its epoch.
+# table, what is left of an epoch after the wait. The rest also holds the optimizer's step
+# and the loop's other Python work, not measured apart, so the table does not say why
+# (a)'s rest was longer than (b)'s; compare its size with the wait column's, where (a)
+# spent most of its epoch.
 # `dataset_to_tensors` did that per-image work once, in
-# **6.59 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
+# **6.67 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
 # here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
 # to it.
 
@@ -1475,11 +1424,13 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown] tags=["solution"]
 # **(a).** Compiling pays only once the seconds it saves per epoch add up to its cost,
 # with batches of one shape so that it does not compile again. In section 7, on this
-# machine with 2<!-- output: logical CPUs --> logical CPUs, compiling cost
-# **27.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->;
+# machine with 2<!-- output: logical CPUs --> logical CPUs, the compiled first epoch with
+# its evaluation took
+# **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# longer than `float32`'s;
 # the later rounds gave a median speed-up of
-# **0.97**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 0
-# faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->,
+# **0.99**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 0
+# faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
 # and the payback line **none (the rounds show no clear
 # saving)**<!-- says: epochs to win back the compiling -->: look there for whether, and
 # after how many epochs, compiling paid for itself.
@@ -1503,18 +1454,18 @@ answer_q5 = "b"
 check_exercise("Q5", answer_q5=answer_q5)
 
 # %% [markdown] tags=["solution"]
-# **(b).** Under autocast, section 7's small batch printed each layer's output as
-# bfloat16, and the gradient of the first Linear's output as
-# **torch.bfloat16**<!-- says: the gradient of the first Linear's output -->; a weight and
-# its gradient stayed
-# **torch.float32, torch.float32**<!-- says: a weight, and its gradient after backward -->,
-# and the loss float32. bfloat16 has float32's range, so it needs no gradient scaler.
+# **(b).** Under autocast the linear layers run in bfloat16 while the weights stay float32
+# (section 7; Appendix C's probe prints each type, and the loss's, on your device).
+# PyTorch's AMP documentation<!-- source: https://pytorch.org/docs/stable/amp.html --> pairs
+# a gradient scaler with float16 training, and shows bfloat16 training on a CPU with
+# autocast alone; Appendix C's table of types shows bfloat16's range close to float32's,
+# float16's far narrower. This lesson did not train bfloat16 with a scaler to compare.
 # Whether autocast is faster has to be measured: on the CPU that made these outputs,
 # which has bfloat16 instructions, section 7's bfloat16 epochs had a median per-round
 # speed-up of
-# **1.97**<!-- output: bfloat16 autocast median speed-up over float32 --> over
-# `float32` (**faster in every
-# round**<!-- says: bfloat16 autocast against float32, verdict -->). Where a device has
+# **2.00**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# `float32` (**faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->).
+# Where a device has
 # no bfloat16 units, section 7 leaves bfloat16 out.
 
 
@@ -1567,15 +1518,37 @@ for line in inspect.getsource(training._train).splitlines():
 # %% [markdown]
 # ## Appendix B: Section 6's pipelines in detail
 #
-# This appendix extends section 6: its epochs one by one, when (b) wins back its one-off,
-# how its two pipelines get the same batches, what the batch order changes, and worker
-# processes.
+# This appendix extends section 6: a control that splits (a)'s wait, the epochs one by
+# one, when (b) wins back its one-off, how the two pipelines get the same batches, and
+# worker processes.
 #
 # **The waits on a GPU.** There, `TimedBatches`'s `synchronize` calls also stop loading
 # from overlapping the step, so we expect (a)'s wait to be an upper bound (not tested).
 #
-# **Every epoch, and the one-off.** Section 6 quotes medians of the later epochs,
-# dropping epoch 1 by a rule set before the run. Each pipeline's epochs, one by one:
+# **A control.** Is (a)'s wait the per-image work or the fetching and collating? The
+# control (c) keeps (a)'s `DataLoader` settings and batch order over (b)'s ready tensors.
+# Section 6 trained it right after (b), from the same seed, in a cell of its own; its
+# epochs, in the table with (a) and (b):
+
+# %%
+c_name = "(c) control: ready tensors"
+bars[c_name] = parts(control_times, control_waits)
+print_table(bars)  # section 6's table, with the control's row
+removed = wait_seconds - bars[c_name]["loader"]  # no PIL images, transforms or Subset look-ups
+print(f"wait removed by ready tensors: {removed:.2f} s of (a)'s {wait_seconds:.2f} s")
+print(f"share of (a)'s wait removed by ready tensors: {removed / wait_seconds:.2f}")
+
+# %% [markdown]
+# The control waited **6.33 s**<!-- output: wait removed by ready tensors --> less than (a):
+# ready tensors removed
+# **0.95**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait. The
+# control removed two things at once, the per-image work (a PIL image, `ToTensor`,
+# `Normalize`) and the `Subset` look-ups, so that share is of the two together; it still
+# fetched and collated image by image.
+#
+# **Every epoch, and the one-off.** Section 6 quotes the median of the later epochs (of
+# two: their mean), dropping epoch 1 by a rule set before the run. Each pipeline's epochs,
+# one by one:
 
 # %%
 from course_utils.epoch_times import first_against_later
@@ -1588,9 +1561,9 @@ for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
     print(f"{pipeline} first epoch against its later ones: {first_against_later(times)}")
 
 # %% [markdown]
-# Epoch 1 against the later epochs: (a) **slower than
+# Epoch 1 against the later epochs: (a) **faster than
 # each**<!-- says: (a) first epoch against its later ones -->,
-# (b) **faster than each**<!-- says: (b) first epoch against its later ones -->. The rule
+# (b) **within their range**<!-- says: (b) first epoch against its later ones -->. The rule
 # drops epoch 1 whichever it is.
 #
 # The next cell adds up each pipeline's `train_seconds`, epoch by epoch, (b)'s from its
@@ -1630,10 +1603,10 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 # marks where the figure's straight lines between epochs cross: drawn, not measured.
 
 # %% [markdown]
-# **`SeededShuffle`** is a *sampler*: what a `DataLoader` asks for each epoch's order.
-# Pipeline (b) draws each epoch's order with `torch.randperm` from its own seeded RNG (a
-# `torch.Generator`); `SeededShuffle` draws the same orders for the classic pipeline, so
-# that section 6 can check the two pipelines' weights equal:
+# **How the two pipelines get the same batches.** `SeededShuffle` is a *sampler*: what a
+# `DataLoader` asks for each epoch's order. Pipeline (b) draws each epoch's order with
+# `torch.randperm` from its own seeded RNG (a `torch.Generator`); `SeededShuffle` draws the
+# same orders for the classic pipeline:
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(SeededShuffle.__iter__))
@@ -1641,7 +1614,8 @@ print(inspect.getsource(SeededShuffle.__iter__))
 # %% [markdown]
 # **Why not `shuffle=True`?** With a seeded RNG, a `DataLoader`'s `shuffle=True` gives
 # another order than `randperm` with the same seed, as 10 items show. `SeededShuffle`
-# gives `randperm`'s order, as pipeline (b) does:
+# gives `randperm`'s order, as pipeline (b) does; so section 6's two models, from the same
+# seed, should end with the same weights (the last line checks them):
 
 # %%
 seeded = torch.Generator().manual_seed(0)
@@ -1650,78 +1624,11 @@ loader_order = loader_order.tolist()
 randperm_order = torch.randperm(10, generator=torch.Generator().manual_seed(0)).tolist()
 print(f"shuffle=True, seed 0: {loader_order}; randperm, seed 0: {randperm_order}")
 print(f"SeededShuffle, seed 0: {list(SeededShuffle(10, seed=0))}")
-
-# %% [markdown]
-# **How much does the accuracy rest on the shuffle order?** Section 6 freed its 50,000
-# training images, so the next cell rebuilds them as sections 4 and 6 did (the same
-# split, then `dataset_to_tensors`) and checks them against the 10,000 it kept. It then
-# trains pipeline (b)'s model from the same weights with four shuffle seeds, for as many
-# epochs as in section 6 (seed 0 is section 6's own order), and frees the images again:
-
-# %%
-# Section 4's split again: split_rng was seed_everything(0)'s generator, used only there.
-rebuilt_train = random_split(
-    mnist(train=True, transform=to_tensor),
-    [50_000, 10_000],
-    generator=torch.Generator().manual_seed(0),
-)[0]
-rebuilt_train = Subset(rebuilt_train, range(train_size))  # as in section 4
-all_images, all_labels = dataset_to_tensors(rebuilt_train)
-kept = len(train_images)  # the images section 6 kept
-same = torch.equal(all_images[:kept], train_images)
-same = same and torch.equal(all_labels[:kept], train_labels)
-print(f"rebuilt training images, the first {kept:,} equal to those kept: {same}")
-del rebuilt_train
-
-seed_histories = {}  # shuffle seed -> its history
-for seed in range(4):
-    seed_everything(0)  # the same starting weights; only the batch order changes
-    seed_model = to_device(MLP(28 * 28, [32], 10), device)
-    seed_batches = DeviceTensorLoader(  # pipeline (b), over the rebuilt images
-        all_images,
-        all_labels,
-        batch_size=128,
-        shuffle=True,
-        device=device,
-        generator=torch.Generator().manual_seed(seed),
-    )
-    seed_histories[seed] = fit(num_epochs, 0.2, seed_model, seed_batches, b_val, verbose=False)
-seed_images = len(all_images)  # the images the seeds trained on
-del seed_model, seed_batches, all_images, all_labels
-_ = gc.collect()
-
-# %%
-seed_accuracies = {}
-for seed, history in seed_histories.items():
-    seed_accuracies[seed] = history[-1]["val_acc"]
-    by_epoch = ", ".join(f"{epoch['val_acc']:.4f}" for epoch in history)
-    print(f"shuffle seed {seed}, validation accuracy by epoch: {by_epoch}")
-each = ", ".join(f"{accuracy:.4f}" for accuracy in seed_accuracies.values())
-print(f"validation accuracy, shuffle seeds 0 to 3, {seed_images:,} images: {each}")
-seed_spread = (max(seed_accuracies.values()) - min(seed_accuracies.values())) * 100
-print(
-    f"validation accuracy spread over {len(seed_accuracies)} shuffle seeds (points): "
-    f"{seed_spread:.2f}"
+same_weights = all(
+    torch.equal(a, b) for a, b in zip(classic_model.parameters(), b_model.parameters(), strict=True)
 )
-print(f"lowest final validation accuracy over the seeds: {min(seed_accuracies.values()):.4f}")
-print(f"highest final validation accuracy over the seeds: {max(seed_accuracies.values()):.4f}")
-del seed_histories, history
-
-# %% [markdown]
-# The batch order alone spread the final validation accuracy across
-# **0.45 points**<!-- output: validation accuracy spread over 4 shuffle seeds (points) -->
-# (**95.59%**<!-- output: lowest final validation accuracy over the seeds --> to
-# **96.04%**<!-- output: highest final validation accuracy over the seeds -->) over these
-# 4 seeds (one run each), on section 6's 50,000 images (the rebuilt first 10,000 equal to
-# those kept:
-# **True**<!-- says: rebuilt training images, the first 10,000 equal to those kept -->). The
-# `by epoch` lines show the way there.
-#
-# With these settings (a learning rate of 0.2, three epochs) the last epoch's accuracy
-# moved this much over the seeds; other settings were not tried. So a different batch
-# order gives a different model. The shared seed lets section 6 check both pipelines did
-# the same work (the weights match). Section 6 compares times, not accuracies: its
-# accuracy comes from one seed.
+print(f"pipelines (a) and (b) end with the same weights: {same_weights}")
+del classic_model, b_model
 
 # %% [markdown]
 # **`DeviceTensorLoader.__iter__`** is section 6's `slices` loop, with a choice not to
@@ -1731,17 +1638,16 @@ del seed_histories, history
 print(inspect.getsource(DeviceTensorLoader.__iter__))
 
 # %% [markdown]
-# **Worker processes.** To see whether they close the gap between the pipelines, time
-# pipeline (a) with `num_workers` at 0, 2 and 4 on your own machine (not measured here).
-# We expect that with 2<!-- output: logical CPUs --> logical CPUs the workers compete with the
-# training process for
-# them, and that on more cores they may help more.
+# **Worker processes.** Whether `num_workers` above 0 closes the gap between the pipelines
+# was not measured here: time pipeline (a) with `num_workers` at 0, 2 and 4 on your own
+# machine. This one has 2<!-- output: logical CPUs --> logical CPUs, which worker processes
+# would share with the training process.
 
 # %% [markdown]
 # ## Appendix C: Section 7's number formats and device checks
 #
-# This appendix extends section 7: its number formats, the device checks behind its
-# bfloat16 run, and `fit` with `torch.compile`.
+# This appendix extends section 7: its number formats, which types autocast uses, the
+# device checks behind its bfloat16 run, and `fit` with `torch.compile`.
 #
 # **The three float types.** `torch.finfo` gives each type's range and its relative step
 # (`eps`, the gap between 1 and the next number: about 10 to the power of minus the
@@ -1807,6 +1713,48 @@ runs = autocast_runs_in(device, torch.bfloat16)
 print(f"a Linear under bfloat16 autocast gave {tried}; autocast_runs_in says {runs}")
 
 # %% [markdown]
+# **Which types autocast uses.** Where autocast runs on this device, follow one small
+# batch through `forward`'s layers and `backward`, printing each result's type (the MLP's
+# `layers`: a Flatten, a Linear, a ReLU, the last Linear):
+
+# %%
+if autocast_runs_in(device, torch.bfloat16):
+    probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
+    probe_images = torch.randn(4, 1, 28, 28, device=device)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):  # forward's steps
+        hidden = probe.layers[1](probe.layers[0](probe_images))  # flatten, first Linear
+        activated = probe.layers[2](hidden)  # its ReLU
+        raw_logits = probe.layers[3](activated)  # the last Linear
+        logits = raw_logits.float()  # cast as forward does
+    hidden.retain_grad()  # keep the gradient that backward computes for this output
+    probe_loss = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long, device=device))
+    probe_loss.backward()
+    weight = probe.layers[1].weight
+    print(f"first Linear's output under autocast: {hidden.dtype}, its ReLU's: {activated.dtype}")
+    print(f"the last Linear's output: {raw_logits.dtype}, and once cast: {logits.dtype}")
+    print(f"the loss: {probe_loss.dtype}")
+    print(f"the gradient of the first Linear's output: {hidden.grad.dtype}")
+    print(f"a weight, and its gradient after backward: {weight.dtype}, {weight.grad.dtype}")
+    del probe, probe_images, hidden, activated, raw_logits, logits, probe_loss, weight
+else:
+    print(
+        f"bfloat16 autocast does not run on this {device.type}: where it runs, this cell "
+        "prints the type of each layer's output, the loss and the gradients."
+    )
+
+# %% [markdown]
+# Where autocast runs, each layer's output is bfloat16, and so is the one gradient
+# printed, that of the first Linear's output
+# (**torch.bfloat16**<!-- says: the gradient of the first Linear's output -->); the weight
+# and its gradient stay float32
+# (**torch.float32, torch.float32**<!-- says: a weight, and its gradient after backward -->),
+# and so does the loss. Autocast multiplies by a bfloat16 copy of each weight (PyTorch's
+# autocast documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), and
+# `backward` passes the gradient through the copy to the float32 weight, so the update
+# is made in float32.
+
+
+# %% [markdown]
 # **`fit` and `torch.compile(model)`.** `fit` refuses the *wrapper* that
 # `torch.compile(model)` returns; its error says why (the methods `fit` calls would run the
 # uncompiled `forward`) and what to do instead:
@@ -1867,7 +1815,7 @@ elif not autocast_runs_in(device, torch.float16):
     )
 else:
     seed_everything(0)
-    half_train = wide_batches()  # the batches of the arms above
+    half_train = wide_batches()  # the batches of section 7's ways
     half_model = to_device(
         MixedPrecisionMLP(28 * 28, [1024, 1024], 10, dtype=torch.float16), device
     )
@@ -1899,24 +1847,24 @@ if half_seconds is not None:
 # This appendix extends sections 2, 6 and 7 and exercise 1. The course has not run this
 # version of the lesson on a GPU: every figure in the text comes from a CPU. With a GPU,
 # the GPU-only cells run too (section 3's pinned copy and exercise 1's pinned arm on CUDA
-# only). What we expect there, for you to check against your own outputs:
+# only). What to look for in your own outputs (none of it measured by the course):
 #
-# - **Section 2.** The GPU's 2048 x 2048 rate many times the CPU's; its 64 x 64 rate far
-#   below its own 2048 x 2048 rate (a launch per operation), perhaps below the CPU's.
-# - **Section 6.** Pipeline (a) still waiting for most of its epoch, as the CPU prepares
-#   every batch: a starved GPU. In the CPU-against-GPU cell, the 32-unit MLP no faster on
-#   the GPU (a GPU / CPU line near or above 1), the 2048-2048 MLP faster there (a line
-#   well below 1).
-# - **Section 7.** bfloat16 timed only where the GPU has bfloat16 units (compute
+# - **Section 2.** The GPU's 2048 x 2048 rate against the CPU's, and its 64 x 64 rate
+#   against its own 2048 x 2048 rate: a cost per launch would hold the small products'
+#   rate down, perhaps below the CPU's.
+# - **Section 6.** How much of pipeline (a)'s epoch is still waiting, with the CPU
+#   preparing every batch: a starved GPU. In the CPU-against-GPU cell, each model's GPU /
+#   CPU line: above 1, the GPU slower; below 1, faster. Section 2 gives reasons to look for
+#   the 32-unit MLP near or above 1 and the 2048-2048 MLP below it.
+# - **Section 7.** bfloat16 is timed only where the GPU has bfloat16 units (compute
 #   capability 8.0 or more: not on a T4). A 1,024-unit MLP's epoch is short on a GPU, so
-#   launching may weigh more than the arithmetic, and either way may end with no clear
-#   winner: the rounds say which. Compiling costs time once, in round 1; its payback line
-#   says whether the later rounds won it back.
-# - **In exercise 1.** The GPU arm far faster per batch of 256 than the CPU arm (large
-#   products); its first epoch perhaps longer than its second (choosing kernels for new
-#   shapes; CUDA itself [starts at first use](https://pytorch.org/docs/stable/cuda.html),
-#   sections earlier). The pinned arm close to the plain GPU arm, either way: a batch is
-#   under a megabyte, and the loader first copies it into pinned memory.
+#   launching may weigh more than the arithmetic: read the verdicts. Compiling costs time
+#   once, in round 1; its payback line says whether the later rounds won it back.
+# - **In exercise 1.** The GPU arm's ms per batch of 256 against the CPU arm's, and its
+#   first epoch against its second (choosing kernels for new shapes; CUDA itself
+#   [starts at first use](https://pytorch.org/docs/stable/cuda.html), sections earlier).
+#   The pinned arm against the plain GPU arm: a batch is under a megabyte, and the loader
+#   first copies it into pinned memory, so look for how small the difference is.
 
 # %% [markdown]
 # **End of lesson 04.** Whatever your device, measure a speed step before you trust it,

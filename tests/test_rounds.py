@@ -54,21 +54,13 @@ def test_a_wider_tie_band_counts_more_rounds_as_ties():
         speed_up_in_words(1.0, tie=-0.1)
 
 
-def test_speed_up_in_words_can_leave_out_the_tie_bands_width():
-    # Lesson 06 gives the band once, then says only "a tie", "faster" or "slower".
-    assert speed_up_in_words(1.05, width=False) == "a tie"
-    assert speed_up_in_words(1.3, tie=0.35, width=False) == "a tie"
-    assert speed_up_in_words(1.2, width=False) == "faster"
-    assert speed_up_in_words(0.8, width=False) == "slower"
-
-
 def test_speed_up_in_words_judges_as_printed_with_digits():
     # 1 / 1.1 = 0.90909...: printed to 3 decimals it reads 0.909, the band's edge, so a tie
     assert speed_up_in_words(0.909) == "slower"
     assert speed_up_in_words(0.909, digits=3) == "a tie (within 10%)"
     assert speed_up_in_words(1.1004, digits=3) == "a tie (within 10%)"
     assert speed_up_in_words(1.1006, digits=3) == "faster"
-    assert speed_up_in_words(0.9084, digits=3, width=False) == "slower"
+    assert speed_up_in_words(0.9084, digits=3) == "slower"
 
 
 def test_verdict_as_renames_the_directions_only():

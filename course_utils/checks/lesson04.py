@@ -900,9 +900,8 @@ def _exercise_2(
         "computes on 64 times the images)",
         f"`time_step`, run again by the check twice at batch sizes {CHECK_SIZES} on the CPU "
         f"({stored_fresh}): the table's fastest repeats are {ratio:.2f} times the check's "
-        "(the median over those sizes), so the table holds seconds per step. A table of "
-        f"each repeat's total over its {steps:.0f} steps would be about {steps:.0f} times the "
-        f"check's; the check reads anything above {totals_limit:.1f} times as totals",
+        f"(the median over those sizes): seconds per step, not each repeat's total over its "
+        f"{steps:.0f} steps",
     ]
 
 
@@ -950,8 +949,8 @@ QUESTIONS: dict[str, Exercise] = {
         right="c",
         why=(
             "a `DataLoader` over a torchvision dataset makes every image again each epoch (a "
-            "PIL image, `ToTensor`, `Normalize`, fetched through `Subset` look-ups). Section "
-            "6's control kept the fetching and collating per image, over ready tensors, and "
+            "PIL image, `ToTensor`, `Normalize`, fetched through `Subset` look-ups). Appendix "
+            "B's control kept the fetching and collating per image, over ready tensors, and "
             "in the course's run removed most of the wait, though not all: there the cost was "
             "mostly the per-image work and the look-ups. `dataset_to_tensors` does that work "
             "once, and each epoch then only gathers rows out of ready tensors. That one-off "
@@ -960,7 +959,7 @@ QUESTIONS: dict[str, Exercise] = {
         misconceptions={
             "a": (
                 "The training steps did the same arithmetic: both models ended with the same "
-                "weights (section 6 checks it). Look for most of the difference before each "
+                "weights (Appendix B checks it). Look for most of the difference before each "
                 "step, in how its batch is made: section 6's table splits each epoch into "
                 "waiting for batches and the rest."
             ),
@@ -1033,20 +1032,22 @@ QUESTIONS: dict[str, Exercise] = {
         "a scaler?",
         right="b",
         why=(
-            "in the course's run, section 7's probe printed the layers' outputs and the "
+            "in the course's run, Appendix C's probe printed the layers' outputs and the "
             "gradient of the first Linear's output in bfloat16, and a weight and its gradient "
             "in float32. So the matrix products run in bfloat16, with fewer digits but "
             "float32's range, which PyTorch's AMP documentation describes as much faster for "
             "linear layers on hardware that computes in it (whether it pays on a given "
             "device, only rounds timed there show); the weights and the loss stay float32, "
-            "and no gradient scaler is needed."
+            "and PyTorch's AMP documentation trains bfloat16 with autocast alone, no gradient "
+            "scaler."
         ),
         misconceptions={
             "a": (
-                "Autocast keeps the weights and the loss in float32 (section 7's probe printed "
-                "a weight and its gradient as float32); the layers' outputs are computed in 16 "
-                "bits. A gradient scaler is what float16 needs, for its narrow range; bfloat16 "
-                "has float32's range, and section 7 trains it with `fit`, which has no scaler."
+                "Autocast keeps the weights and the loss in float32 (Appendix C's probe "
+                "printed a weight and its gradient as float32); the layers' outputs are "
+                "computed in 16 bits. A gradient scaler is what float16 needs, for its narrow "
+                "range; bfloat16 has float32's range, and section 7 trains it with `fit`, "
+                "which has no scaler."
             ),
             "c": (
                 "PyTorch's AMP documentation describes a gain for hardware with 16-bit "

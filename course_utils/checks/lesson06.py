@@ -420,22 +420,25 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q3": concept_question(
         "answer_q3",
-        hint="section 8 at B = 64: what splitting the images saves, against what DDP adds",
+        hint=(
+            "Appendix A at B = 64: what DDP adds to a step against what splitting the images saves"
+        ),
         right="d",
         why=(
             "at 64 images per process, what DDP adds to each step costs more than splitting "
-            "the step's images between 2 processes saves: section 8 printed both, in "
-            "milliseconds per step, for the run you made, and the step speed-up. "
-            "Section 9 then timed whole epochs, round by round, and its figure splits each "
-            "epoch into the loading and the rest (the steps, and any wait at the all-reduce)."
+            "the step's images between 2 processes saves: Appendix A printed both figures in "
+            "milliseconds per step, for the run you made, and section 8 the bare all-reduce "
+            "against the step without it. Section 8 then timed whole epochs, round by "
+            "round, and its figure splits each epoch into the loading and the rest (the "
+            "steps, and any wait at the all-reduce)."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 5: rank 0 "
             "on images 0 to 31 of the batch, rank 1 on 32 to 63); DDP then averages the "
             "gradients, it does not recompute them on the whole effective batch.",
             "b": "NCCL carries only GPU tensors, so it cannot run on CPU processes at all. "
-            "What section 8's table shows, the DDP step against one process's step on all the "
-            "images (Appendix A's full table splits it), is the cost of the exchange and the "
+            "What Appendix A's table shows, the DDP step against one process's step on all the "
+            "images, split into its parts, is the cost of the exchange and the "
             "bookkeeping around it, which any backend pays between processes.",
             "c": "DistributedSampler splits the data: with 2 processes each takes its own "
             "half of the training images per epoch (section 6's shards), so together they "
@@ -444,7 +447,7 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q4": concept_question(
         "answer_q4",
-        hint="section 11 on SyncBatchNorm; Appendix E computes its statistics by hand",
+        hint="section 10 on SyncBatchNorm; Appendix E computes its statistics by hand",
         right="a",
         why=(
             "a BatchNorm layer under DDP normalises with the statistics of its own shard; "
@@ -467,7 +470,7 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q5": concept_question(
         "answer_q5",
-        hint="section 11, gradient accumulation: the lines after each micro-batch",
+        hint="section 10, gradient accumulation: the lines after each micro-batch",
         right="b",
         why=(
             "inside no_sync DDP skips the all-reduce and only adds to .grad; the backward "
