@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1433 MB. The course's
+# > 2 threads); the whole lesson ran in 63 s with a peak memory of 1376 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -444,8 +444,10 @@ for epoch in (0, 1):
 # With one GPU (Colab's), start the line with `CUDA_VISIBLE_DEVICES=` so that the 2
 # processes run on the CPU with gloo, as `run_torchrun(..., cpu_only=True)` does here.
 # `--standalone` means one machine, meeting on a free local port; `--nproc_per_node` is
-# the number of processes (usually of GPUs). Each process gets 1 *intra-op thread*: one
-# of the threads PyTorch splits an operation such as a matrix product across.
+# the number of processes (usually of GPUs). Each process gets 1 *intra-op thread*
+# (PyTorch splits one operation, such as a matrix product, over the number of threads
+# `torch.set_num_threads` sets), and section 8's arm `1 process, 2 threads` is one process
+# with 2 of them.
 
 # %%
 import json
@@ -473,70 +475,21 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # weights ended
 # 0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 # apart; section 5 showed the gap between them closing when DDP wrapped the model. Whether
-# 2 processes train the same model as one does is shown at the end of section 8, whose
-# launches train both from the same weights on the same batches.
+# 2 processes train the same model as one does is shown in section 8, whose launches
+# train both from the same weights on the same batches.
 
 # %% [markdown]
 # ## 8. When does splitting a step over processes pay?
 #
-# Two processes each compute the step on half the images, then all-reduce their gradients.
-# `comm_cost.py` times both parts at B = 64 and B = 1,024 images per process (effective
-# batches of 128 and 2,048), with random inputs, no data loading and 1 thread per process:
-# the bare all-reduce of the model's gradients, and the step without it, each the median
-# over many repeats of the slower process (Appendix A has the full table).
-
-# %%
-from course_utils.scaling import read_comm_cost
-
-comm_cost = run_torchrun(
-    scripts / "comm_cost.py",
-    nproc=2,
-    timeout=launch_timeout,
-    cpu_only=cpu_only,
-    threads_per_process=1,  # as in section 7 and the epochs below, on any number of CPUs
-    sample_memory=False,  # nothing else on the CPUs while it times
-)
-cost = read_comm_cost(comm_cost.output)  # every rank's printed lines, read back
-ms = cost.together  # B -> part -> ms, each the median over the repeats
-print(f"{machine}, 1 thread per process; ms, the median over the repeats")
-share = {}  # B -> the all-reduce's time over the step's, both with the 2 processes at work
-for size in (64, 1024):
-    exchange, step = ms[size]["all_reduce"], ms[size]["step"]
-    share[size] = exchange / step
-    print(f"{size} images per process, ms of the bare all-reduce: {exchange:.3f}")
-    print(f"{size} images per process, ms of the step without communication: {step:.3f}")
-    print(f"{size} images per process, the all-reduce over the step: {share[size]:.2f}")
-for part, name in (("all_reduce", "the bare all-reduce"), ("step", "the step")):
-    growth = ms[1024][part] / ms[64][part]
-    print(f"{name}, times longer at 1024 images per process than at 64: {growth:.2f}")
-trend = "smaller" if share[1024] < share[64] else "larger" if share[1024] > share[64] else "equal"
-print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend}")
-
-# %% [markdown]
-# The all-reduce sends the same 25,450<!-- output: parameters --> values at any batch size:
-# it took
-# 0.517 ms<!-- output: 64 images per process, ms of the bare all-reduce --> at B = 64 and
-# 0.562 ms<!-- output: 1024 images per process, ms of the bare all-reduce --> at 1,024,
-# while the step without it grew from
-# 0.642 ms<!-- output: 64 images per process, ms of the step without communication --> to
-# 2.162 ms<!-- output: 1024 images per process, ms of the step without communication -->.
-# Sixteen times the images made the step
-# 3.37<!-- output: the step, times longer at 1024 images per process than at 64 --> times
-# longer and the all-reduce
-# 1.09<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
-# times. Set against the step, the all-reduce took
-# 0.81<!-- output: 64 images per process, the all-reduce over the step --> of its time at 64
-# images per process and
-# 0.26<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
-# (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
-# the larger the batch, the more work each exchange lets the 2 processes share.
-#
-# Over whole epochs of the training loop, loading included, `compare_arms.py` trains the
-# MLP in three *arms*, from the same weights on the same batches, at effective batches of
-# 128 and 2,048: `1 process, 1 thread` (while rank 1 waits at a barrier);
-# `1 process, 2 threads`, the other way to use the second CPU; and
-# `2 processes, 1 thread each`, under DDP. Each *round* trains one epoch of every arm, in a
-# rotating order; of 6 rounds (2 in smoke mode) the first, a warm-up, is left out.
+# On 2 CPUs, a second process is one way to use the second CPU and a second intra-op
+# thread the other. Over whole epochs of the training loop, loading included,
+# `compare_arms.py` trains the MLP in three *arms*, from the same weights on the same
+# batches, at effective batches of 128 and 2,048: `1 process, 1 thread` (while rank 1
+# waits at a barrier); `1 process, 2 threads`; and `2 processes, 1 thread each`, under DDP.
+# Each *round* trains one epoch of every arm, in a rotating order; of 6 rounds (2 in smoke
+# mode) the first, a warm-up, is left out, and a *verdict* names a winner only when every
+# counted round agrees. The tables give each arm's medians over the rounds, and its
+# validation accuracy after the rounds' 6 epochs (section 7's run had 4).
 
 # %%
 from course_utils.report import record_result
@@ -577,6 +530,11 @@ against_one = {
     }
     for batch, figures in launches.items()
 }
+# effective batch -> 2 processes' rounds against 1 process on 2 threads: both use 2 CPUs
+against_two = {
+    batch: arm_speed_ups(figures, TWO_PROCESSES, TWO_THREADS, digits=SPEED_UP_DIGITS)
+    for batch, figures in launches.items()
+}
 
 # %%
 from course_utils.scaling import arms_table
@@ -589,17 +547,23 @@ print(f"rounds counted: {counted}")
 for batch, figures in launches.items():
     print(arms_table(figures, f"effective batch {batch}, seconds per epoch on {machine}"))
 # 2 processes' speed-up over each 1-process arm, the median of the rounds' (Appendix A has
-# each round), so not quite the ratio of the median epochs above.
-for batch, figures in launches.items():
-    over_one = against_one[batch][TWO_PROCESSES].median
-    print(f"{TWO_PROCESSES} at {batch}, median speed-up: {over_one:.2f}")
-    count = arm_speed_ups(figures, TWO_PROCESSES, TWO_THREADS, digits=SPEED_UP_DIGITS)
-    print(f"2 processes against 1 process on 2 threads at {batch}, median: {count.median:.2f}")
-gains = [against_one[batch][TWO_PROCESSES].median for batch in (small, large)]
-higher = "higher" if gains[1] > gains[0] else "lower" if gains[1] < gains[0] else "the same"
-print(f"2 processes' median speed-up over {ONE_THREAD}, from {small} to {large}: {higher}")
+# each round), so not quite the ratio of the median epochs above, and its verdict.
+for batch in launches:
+    fair = against_two[batch]
+    print(f"2 processes against 1 process on 2 threads at {batch}, median: {fair.median:.2f}")
+    print(f"2 processes against 1 process on 2 threads at {batch}, verdict: {fair.verdict}")
+for batch in launches:
+    over_one = against_one[batch][TWO_PROCESSES]
+    print(f"{TWO_PROCESSES} at {batch}, median speed-up: {over_one.median:.2f}")
+    print(f"{TWO_PROCESSES} at {batch}, verdict: {over_one.verdict}")
 # The headline: the two ways to use both CPUs, 2 processes against 1 process on 2 threads.
-both_cpus = arm_speed_ups(launches[small], TWO_PROCESSES, TWO_THREADS, digits=SPEED_UP_DIGITS)
+both_cpus = against_two[small]
+plainly = {
+    "slower in every round": "a second thread beat a second process",
+    "faster in every round": "a second process beat a second thread",
+}
+bottom_line = plainly.get(both_cpus.verdict, both_cpus.verdict)  # else the verdict itself
+print(f"the bottom line on 2 CPUs at {small}: {bottom_line}")
 record_result(
     "2 processes over 1 process on 2 threads, epoch speed-up at batch 128",
     round(both_cpus.median, 2),
@@ -621,19 +585,26 @@ plot_epoch_parts(
 )
 
 # %% [markdown]
-# Over whole epochs on this CPU, 2 processes ran at
-# 0.49<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times the speed
-# of `1 process, 1 thread` and
-# 0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times that
-# of `1 process, 2 threads` at an effective batch of 128, and at
-# 1.30<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> and
-# 0.88<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048. Their speed-up over `1 process, 1 thread` was
-# **higher**<!-- says: 2 processes' median speed-up over 1 process, 1 thread, from 128 to 2048 -->
-# at the larger batch. The figure splits each median epoch into its loading and the rest:
-# look for which of the two parts of the 2-process bar differs from the 1-process bars
-# (Appendix A prints both parts). After the rounds, `compare_arms.py` compares the weights
-# of `1 process, 1 thread` and `2 processes, 1 thread each`:
+# Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
+# 0.44<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# speed at an effective batch of 128 (**slower in every
+# round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
+# 1.10<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**no clear winner: 2 faster, 3 tied, 0
+# slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->): on
+# these 2 CPUs, at 128,
+# **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->.
+# Against `1 process, 1 thread`, that is 2 CPUs against 1, they ran at
+# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
+# (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
+# 128 and
+# 1.35<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at
+# 2,048. In the figure, at 2,048 the 2 processes' loading was
+# **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> than
+# `1 process, 1 thread`'s and their rest
+# **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest -->
+# (Appendix A prints them).
 
 # %%
 from course_utils.scaling import read_arms_json, read_weight_gap
@@ -647,7 +618,8 @@ for batch, folder in ((small, "arms_128"), (large, "arms_big")):
     print(f"{name}, largest absolute weight, 1 process: {largest:.2f}")
 
 # %% [markdown]
-# They trained the same model, to within 7.2e-07
+# After the rounds, `compare_arms.py` compared the weights of `1 process, 1 thread` and
+# `2 processes, 1 thread each`: they trained the same model, to within 7.2e-07
 # <!-- output: effective batch 128, largest weight difference, 1 process against 2 -->
 # at 128 and 2.4e-07
 # <!-- output: effective batch 2048, largest weight difference, 1 process against 2 -->
@@ -655,6 +627,54 @@ for batch, folder in ((small, "arms_128"), (large, "arms_big")):
 # <!-- output: effective batch 128, largest absolute weight, 1 process -->
 # and 0.63
 # <!-- output: effective batch 2048, largest absolute weight, 1 process -->.
+#
+# **The step, in two parts.** The rest of a 2-process epoch is its steps, each on half the
+# images and each with an all-reduce of the gradients. `comm_cost.py` times both
+# parts at B = 64 and B = 1,024 images per process (effective batches of 128 and 2,048),
+# with random inputs, no data loading and 1 thread per process: the bare all-reduce of the
+# model's gradients, and the step without it, each the median over many repeats of the
+# slower process (Appendix A has the full table).
+
+# %%
+from course_utils.scaling import read_comm_cost
+
+comm_cost = run_torchrun(
+    scripts / "comm_cost.py",
+    nproc=2,
+    timeout=launch_timeout,
+    cpu_only=cpu_only,
+    threads_per_process=1,  # as in section 7 and the epochs above, on any number of CPUs
+    sample_memory=False,  # nothing else on the CPUs while it times
+)
+cost = read_comm_cost(comm_cost.output)  # every rank's printed lines, read back
+ms = cost.together  # B -> part -> ms, each the median over the repeats
+print(f"{machine}, 1 thread per process; ms, the median over the repeats")
+share = {}  # B -> the all-reduce's time over the step's, both with the 2 processes at work
+for size in (64, 1024):
+    exchange, step = ms[size]["all_reduce"], ms[size]["step"]
+    share[size] = exchange / step
+    print(f"{size} images per process, ms of the bare all-reduce: {exchange:.3f}")
+    print(f"{size} images per process, ms of the step without communication: {step:.3f}")
+    print(f"{size} images per process, the all-reduce over the step: {share[size]:.2f}")
+for part, name in (("all_reduce", "the bare all-reduce"), ("step", "the step")):
+    growth = ms[1024][part] / ms[64][part]
+    print(f"{name}, times longer at 1024 images per process than at 64: {growth:.2f}")
+trend = "smaller" if share[1024] < share[64] else "larger" if share[1024] > share[64] else "equal"
+print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend}")
+
+# %% [markdown]
+# Sixteen times the images made the step
+# 3.07<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
+# values at any batch size,
+# 0.96<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# times. So the all-reduce took as long as
+# 0.82<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# images per process and
+# 0.26<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
+# of the two batches measured, the larger one gave the 2 processes more work to share for
+# each exchange.
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -760,14 +780,14 @@ print(accumulation.output)
 #   after the last epoch, the processes' weights
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
-# - Section 8: the gradients' all-reduce took as long as
-#   0.81<!-- output: 64 images per process, the all-reduce over the step --> of a
+# - Section 8: over whole epochs, 2 processes ran at
+#   0.44<!-- output: 2 processes against 1 process on 2 threads at 128, median --> and
+#   1.10<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times the
+#   speed of 1 process on 2 threads (the same 2 CPUs), at effective batches of 128 and
+#   2,048. The gradients' all-reduce took as long as
+#   0.82<!-- output: 64 images per process, the all-reduce over the step --> of a
 #   step at 64 images per process, and
-#   0.26<!-- output: 1024 images per process, the all-reduce over the step --> at
-#   1,024; over whole epochs, 2 processes ran at
-#   0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> and
-#   0.88<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times the
-#   speed of 1 process on 2 threads, at effective batches of 128 and 2,048.
+#   0.26<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 10 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -962,7 +982,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.49<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
+# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -975,21 +995,23 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: Appendix A at B = 64: what DDP adds to a step against what splitting the images saves
+# Hint: section 8 at 64 images per process: the all-reduce over the step, and the rest of the epoch
 answer_q3 = "d"
 ### END SOLUTION
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Section 8 at B = 64: the bare all-reduce of the gradients took as long as
-# 0.81<!-- output: 64 images per process, the all-reduce over the step --> of a step
-# without it. Appendix A adds that splitting the step's 128 images between 2 processes saved
-# 0.041 ms<!-- output: 64 images per process, ms splitting the images saves per step -->
-# per step (one process's step on 128 images minus its step on 64), while DDP added
-# 1.335 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step.
-# (a) is wrong: each process computed only its own 64 images of every step; so is (c): the
-# shards split each epoch's images between the processes. (b) cannot be: NCCL carries only
-# GPU tensors (PyTorch's distributed
+# **(d).** Section 8 at 64 images per process: the bare all-reduce of the gradients took
+# as long as
+# 0.82<!-- output: 64 images per process, the all-reduce over the step --> of a step
+# without it. Over whole epochs, the rest of the epoch (the steps and the exchange) took
+# the 2 processes, each stepping on half the images,
+# 0.791 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.271 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 1 thread (section 8's table; Appendix A prints them to 3 decimals): what DDP added cost
+# more than halving the step saved. (a) is wrong: each process computed only its own 64
+# images of every step; so is (c): the shards split each epoch's images between the
+# processes. (b) cannot be: NCCL carries only GPU tensors (PyTorch's distributed
 # documentation<!-- source: https://pytorch.org/docs/stable/distributed.html -->), so it
 # cannot run these CPU processes.
 
@@ -1080,18 +1102,14 @@ for size in (64, 1024):
     speed_up = ms[size]["double"] / ms[size]["ddp"]
     print(f"{size} images per process, step speed-up of 2 processes: {speed_up:.2f}")
 print(f"64 images per process, ms DDP adds to a step: {ms[64]['ddp'] - ms[64]['step']:.3f}")
-saved = ms[64]["double"] - ms[64]["alone"]  # both timed on rank 0 alone
-print(f"64 images per process, ms splitting the images saves per step: {saved:.3f}")
 
 # %% [markdown]
 # The step speed-up was
-# 0.35<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64 and
-# 0.73<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024. At
-# 64, splitting the images saved
-# 0.041 ms<!-- output: 64 images per process, ms splitting the images saves per step -->
-# per step (one process's step on 2B minus its step on B, both timed alone), while DDP added
-# 1.335 ms<!-- output: 64 images per process, ms DDP adds to a step --> (the DDP step minus
-# the same step without DDP). `comm_cost.py`, which timed them:
+# 0.34<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64 and
+# 0.70<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
+# (above 1: the DDP step the faster). At 64, DDP added
+# 1.356 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
+# DDP step minus the same step without DDP). `comm_cost.py`, which timed them:
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
@@ -1113,11 +1131,6 @@ for batch, figures in launches.items():
             f"{batch:>5} | {arm:<26} | {figures[arm]['epoch']:5.2f} | {each:<{width}} | "
             f"{count.median:6.2f} | {count.verdict}"
         )
-# The verdicts of 2 processes, one a line, as the text quotes them.
-for batch, figures in launches.items():
-    print(f"{TWO_PROCESSES} at {batch}, verdict: {against_one[batch][TWO_PROCESSES].verdict}")
-    count = arm_speed_ups(figures, TWO_PROCESSES, TWO_THREADS, digits=SPEED_UP_DIGITS)
-    print(f"2 processes against 1 process on 2 threads at {batch}, verdict: {count.verdict}")
 # Each epoch's two parts, the medians over the rounds: loading the batches (for 2 processes,
 # the mean of the two processes'), and the rest (the median epoch minus the median loading).
 for batch, figures in launches.items():
@@ -1130,29 +1143,22 @@ for batch, figures in launches.items():
         print(f"2 processes against 1 process on 1 thread at {batch}, {name}: {change}")
 
 # %% [markdown]
-# Against `1 process, 1 thread`, 2 processes were
-# **slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict --> at 128
-# and **faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict --> at
-# 2,048; against `1 process, 2 threads`, **slower in every
-# round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict --> at 128
-# and **no clear winner: 1 faster, 0 tied, 4
-# slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict --> at
-# 2,048. Split into its parts, at 2,048 the 2 processes' loading was
-# **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading -->
-# (0.082 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading -->
-# against
-# 0.168 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->: each process
-# loads only its half of every batch) and the rest
-# **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest -->
-# (0.119 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
-# against
-# 0.092 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->): look for what
-# the 2 processes gained to come from the loading. At 128 the rest was
-# **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest -->:
-# 0.752 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest -->
-# against
-# 0.272 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->.
-#
+# Each process loads half of every batch's images, yet at 128 the 2 processes' loading was
+# not halved:
+# 0.110 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
+# 0.153 s<!-- output: 1 process, 1 thread at 128, median seconds loading --> for
+# `1 process, 1 thread` (at 2,048,
+# 0.078 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
+# 0.178 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
+# **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
+# (0.791 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.271 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->) and
+# **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
+# 2,048 (0.111 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
+# against 0.077 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->): look
+# for what the 2 processes gained at 2,048 to come from the loading.
+
+# %% [markdown]
 # While rank 0 trained a 1-process arm, rank 1 waited at a barrier. Did it take CPU time
 # from rank 0 there? Each launch's rank 1 printed its wall and CPU seconds at the barrier;
 # look for the CPU seconds to be a small share of the wall seconds.

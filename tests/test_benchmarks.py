@@ -186,7 +186,7 @@ def test_lesson_05_trains_no_fastnet_and_states_the_benchmarks_fast_recipe(monke
     defaults = benchmark.parse_args()
     calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
     assert not [call for call in calls if getattr(call.func, "id", None) == "fit_fast"], (
-        "lesson 05 trains no FastNet: Appendix A quotes the benchmark's runs instead"
+        "lesson 05 trains no FastNet: Appendix A states the benchmark's settings instead"
     )
     # Every FastNet the lesson builds smooths its labels as the benchmark's does: with
     # FastNet's default unless the call says otherwise.

@@ -421,16 +421,16 @@ QUESTIONS: dict[str, Exercise] = {
     "Q3": concept_question(
         "answer_q3",
         hint=(
-            "Appendix A at B = 64: what DDP adds to a step against what splitting the images saves"
+            "section 8 at 64 images per process: the all-reduce over the step, and the rest "
+            "of the epoch"
         ),
         right="d",
         why=(
             "at 64 images per process, what DDP adds to each step costs more than splitting "
-            "the step's images between 2 processes saves: Appendix A printed both figures in "
-            "milliseconds per step, for the run you made, and section 8 the bare all-reduce "
-            "against the step without it. Section 8 then timed whole epochs, round by "
-            "round, and its figure splits each epoch into the loading and the rest (the "
-            "steps, and any wait at the all-reduce)."
+            "the step's images between 2 processes saves: section 8 printed, for the run you "
+            "made, the bare all-reduce's time over that of a step without it, and over whole "
+            "epochs each arm's rest of the epoch (the steps and the exchange): compare the 2 "
+            "processes' rest, each process stepping on half the images, with 1 process's."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 5: rank 0 "
