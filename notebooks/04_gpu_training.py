@@ -20,9 +20,11 @@
 #
 # # Lesson 04: Training on a GPU
 #
-# A GPU runs thousands of multiplications at once, the work a neural network's matrix
-# products need. This lesson moves training onto your device and measures where an
-# epoch's time goes: section 6 times how long a training loop waits for its batches.
+# A GPU is built to run thousands of threads in parallel (NVIDIA's CUDA C++ Programming
+# Guide<!-- source: https://docs.nvidia.com/cuda/cuda-c-programming-guide/, introduction -->),
+# suited to the many multiplications of a neural network's matrix products. This lesson
+# moves training onto your device and measures where an epoch's time goes: section 6 times
+# how long a training loop waits for its batches.
 #
 # Without a GPU the lesson trains on the CPU. On Colab, first pick
 # *Runtime > Change runtime type > GPU*.
@@ -929,9 +931,9 @@ del logits, predicted
 #   autocast's
 #   **11**<!-- output: bfloat16 autocast, validation predictions unlike float32's -->.
 #
-# Compiling cost the compiled way's first epoch, with its evaluation,
+# The compiled way's first epoch with its evaluation took
 # **24.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# more than `float32`'s: Appendix C prints it, with the training-only cost and the payback.
+# longer than `float32`'s: Appendix C prints it, with the training-only gap and the payback.
 
 # %% [markdown]
 # ## Summary
@@ -985,7 +987,9 @@ record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 # After each exercise, run its check cell: it says not attempted yet, not right yet
 # (with what it found), or passed (with what it checked). The lines under
 # `if check_exercise(...)` run only for a passing answer. Both checks swap in section
-# 2's simulated GPU, so they catch a missing `synchronize(on)` on any machine.
+# 2's simulated GPU, so they catch a missing `synchronize(on)` on any machine (the course's
+# tests feed them each mistake<!-- source: tests/test_checks.py, test_lesson04_exercise1_* -->
+# and<!-- source: tests/test_checks.py, test_lesson04_exercise2_finds_each_mistake_* -->).
 #
 # **Exercise 1: time a wide model's epochs on each device you have.**
 #
@@ -1594,9 +1598,10 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
 # **0.81 s**<!-- output: (a)'s total minus (b)'s after epoch 1 (s) -->, in one run:
 # **below by over 10 percent of (a)'s total**<!-- says: (b)'s total against (a)'s after epoch 1 -->.
-# Look at the table's later
-# rows for the gap after each further epoch. The cross marks where the figure's straight lines
-# between epochs cross: drawn, not measured.
+# Set that margin beside (a)'s own later epochs, printed above:
+# **7.913, 7.370**<!-- says: (a) later epochs, train_seconds each (s) --> seconds. Look at the
+# table's later rows for the gap after each further epoch. The cross marks where the
+# figure's straight lines between epochs cross: drawn, not measured.
 
 # %% [markdown]
 # **How the two pipelines get the same batches.** `SeededShuffle` is a *sampler*: what a

@@ -447,7 +447,7 @@ print(f"first weight, its change at the third step: {hand_step[0]:+.4f}")
 # still held the two earlier gradients (1 and 0.5), which pushed the other way.
 #
 # `sgd_momentum` is `torch.optim.SGD` with `momentum=0.9` preset by `functools.partial`.
-# The CNN trains 2 epochs, to fit the lesson's time budget; its rate, 0.02, was set, not searched.
+# The CNN trains 2 epochs, to keep the lesson short on a CPU; its rate, 0.02, was set, not searched.
 
 # %%
 cnn_epochs = full_or_smoke(full=2, smoke=1)
@@ -1094,7 +1094,9 @@ plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 # CPU (one run, seed 0). In the figure, the training loss is each epoch's average over
 # augmented batches in train mode, taken while the weights changed; the validation loss
 # is measured on plain images in eval mode after the epoch, so the two are not measured
-# alike. Look at how they compare.
+# alike. Look for the validation loss to sit below the training loss from epoch 2 on;
+# either difference (an epoch's average over augmented images while the weights improved,
+# against the final weights on plain images) could cause that, and they are not separated here.
 
 # %% [markdown]
 # **One-cycle's learning rate.** Each epoch of `network_history` keeps, under `lrs`, the
@@ -1248,8 +1250,9 @@ for name, validation in validation_accuracy.items():
 # %% [markdown]
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
 # the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and section 7's ResNet-9
-# **76.2%**<!-- output: ResNet-9, width 8 test accuracy -->; the three rows are not a comparison
-# of networks (network, optimiser, batch size and training time all differ).
+# **76.2%**<!-- output: ResNet-9, width 8 test accuracy -->. The ResNet-9 against the other
+# two is not a comparison of networks: its optimiser, batch size, epochs and augmentation
+# differ from theirs, which the small CNN and the MLP shared (section 5).
 #
 # The ResNet-9's validation figure in the table,
 # 75.8%<!-- output: validation accuracy with test-time augmentation -->, is its score with
@@ -1408,8 +1411,9 @@ print(
 # - **The test set, once.** The small CNN
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and ResNet-9
-#   **76.2%**<!-- output: ResNet-9, width 8 test accuracy -->; not a comparison of networks
-#   (network, optimiser, batch size and training time all differ). Validation, not the test
+#   **76.2%**<!-- output: ResNet-9, width 8 test accuracy -->; the ResNet-9 against the
+#   other two is not a comparison of networks (its optimiser, batch size, epochs and
+#   augmentation differ from theirs). Validation, not the test
 #   set, made this lesson's choices; the recipe and FastNet's settings came from the
 #   course's benchmark, which saw test scores (section 8, Appendix A).
 # - Which of the recipe's parts a short run can detect, read seed by seed: Appendix C.
@@ -1588,10 +1592,9 @@ if exercise_1_passed:
 # that at the lowest loss, was
 # **within 1 point**<!-- says: plain, final accuracy against that at the lowest loss -->:
 # 39.6%<!-- output: plain, validation accuracy at that epoch --> at that epoch,
-# 40.1%<!-- output: plain, final validation accuracy --> at the end. The loss also punishes
-# confidence (*confidence*: the softmax probability the model gave its wrong prediction):
-# the plain model was surer on its wrong validation answers than the augmented one (mean
-# confidence
+# 40.1%<!-- output: plain, final validation accuracy --> at the end. The plain model was
+# surer on its wrong validation answers than the augmented one (*confidence*: the softmax
+# probability the model gave its wrong prediction; mean confidence
 # **higher**<!-- says: confidence on wrong answers, plain model against augmented -->:
 # 0.65<!-- output: plain, mean confidence on wrong validation answers --> against
 # 0.42<!-- output: augmented, mean confidence on wrong validation answers -->).
@@ -1861,7 +1864,8 @@ check_exercise("Q4", answer_q4=answer_q4)
 # - narrower stages than ResNet-9's (32, 64 and 128 channels against 64 to 512), after an
 #   unpadded 2 x 2 first layer<!-- source: course_utils/fastnet.py, FastNet -->;
 # - logits divided by 9<!-- source: airbench94.py, scaling_factor 1/9, arXiv 2404.00498 -->,
-#   meant to keep an untrained network's predictions near even (`fast_demo` below checks);
+#   meant to keep an untrained network's predictions near even (`fast_demo` below shows an
+#   untrained FastNet's largest probability on 8 images);
 # - channels-last weights and batches (`FastNet`'s default, `channels_last=True`);
 # - SGD with *Nesterov* momentum 0.85, which takes each gradient where momentum is about to
 #   carry the weights<!-- source: Sutskever et al., ICML 2013 (proceedings.mlr.press/v28) -->;
@@ -1943,7 +1947,8 @@ del patches, whitened, whitening_images
 # **Identity initialisation**, instead of residual additions. In each 3 x 3 convolution,
 # output channel *i* starts as a copy of input channel *i* (PyTorch's `dirac_`); extra output
 # channels start random. So each such convolution starts by passing its input through, as
-# ResNet-9's additions do, and training learns corrections (only the start is shown here).
+# ResNet-9's additions do, and training would then learn corrections (only the start is
+# shown here).
 # One such layer, 3 channels in and 8 out, on the car:
 
 # %% tags=["nbval-check-output"]
@@ -2252,11 +2257,8 @@ print(f"one-cycle, its seeds' changes up to (points): {max(one_cycle):+.2f}")
 # Weight decay moved
 # 5<!-- output: weight decay (3 vs 2) --> of 5 seeds down, by
 # 0.04<!-- output: weight decay, smallest drop of a seed (points) --> to
-# 1.68<!-- output: weight decay, largest drop of a seed (points) --> points, while each
-# recipe's seed SD was
-# 1.49<!-- output: smallest seed SD of any recipe (points) --> to
-# 3.12<!-- output: largest seed SD of any recipe (points) --> points: small drops next to
-# that spread, from 5 seeds of runs
+# 1.68<!-- output: weight decay, largest drop of a seed (points) --> points, each change
+# comparing two runs from the same seed, in runs
 # 48<!-- output: steps per recipe run --> steps long. One-cycle's three changes moved
 # 1<!-- output: one-cycle, 3 changes (2 vs 1) --> of 5 seeds down, and its seeds' changes
 # ran from
@@ -2264,8 +2266,8 @@ print(f"one-cycle, its seeds' changes up to (points): {max(one_cycle):+.2f}")
 # +9.26<!-- output: one-cycle, its seeds' changes up to (points) --> points. Clipping moved
 # 2<!-- output: clipping (4 vs 3) --> of 5 seeds down; the whole recipe against run 1,
 # 2<!-- output: the recipe, 5 changes (4 vs 1) --> of 5.
-# One-cycle, weight decay and clipping are meant for long runs; what they do over a long run
-# was not tested here. This course's recipe was chosen outside this lesson; section 7 and
+# What one-cycle, weight decay and clipping do over a long run was not tested here. This
+# course's recipe was chosen outside this lesson; section 7 and
 # exercise 2 keep it.
 #
 # **How big is weight decay?** With Adam, `weight_decay=1e-4` adds 1e-4 x w to each

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 63 s with a peak memory of 1376 MB. The course's
+# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1413 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -295,6 +295,7 @@ summed = sum(torch.cat([p.grad.flatten() for p in copy.parameters()]) for copy i
 # %%
 if exercise_1_passed:  # average in a pretend group of 3, then compare with the whole batch
     simulate_group(3, lambda rank: average_gradients(copies[rank]))
+    whole.zero_grad()  # a fresh gradient, even when this cell runs a second time
     F.cross_entropy(whole(images), labels).backward()
     gap = max(
         (mine.grad - reference.grad).abs().max().item()
@@ -486,6 +487,8 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # `compare_arms.py` trains the MLP in three *arms*, from the same weights on the same
 # batches, at effective batches of 128 and 2,048: `1 process, 1 thread` (while rank 1
 # waits at a barrier); `1 process, 2 threads`; and `2 processes, 1 thread each`, under DDP.
+# Every arm indexes each batch out of the tensors in one go (not section 7's image-by-image
+# `DataLoader`), so these times are not `train_ddp.py`'s.
 # Each *round* trains one epoch of every arm, in a rotating order; of 6 rounds (2 in smoke
 # mode) the first, a warm-up, is left out, and a *verdict* names a winner only when every
 # counted round agrees. The tables give each arm's medians over the rounds, and its
@@ -546,8 +549,9 @@ print(f"rounds counted: {counted}")
 # validation accuracy after the rounds (at 2,048 with 128's rate, untuned: not a finding).
 for batch, figures in launches.items():
     print(arms_table(figures, f"effective batch {batch}, seconds per epoch on {machine}"))
-# 2 processes' speed-up over each 1-process arm, the median of the rounds' (Appendix A has
-# each round), so not quite the ratio of the median epochs above, and its verdict.
+# 2 processes' speed-up over each 1-process arm, the median of the rounds' (so not quite the
+# ratio of the median epochs above), and its verdict; Appendix A prints each round against
+# 1 process, 1 thread.
 for batch in launches:
     fair = against_two[batch]
     print(f"2 processes against 1 process on 2 threads at {batch}, median: {fair.median:.2f}")
@@ -586,20 +590,21 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.44<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# 0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 # speed at an effective batch of 128 (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-# 1.10<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**no clear winner: 2 faster, 3 tied, 0
+# 0.93<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**no clear winner: 1 faster, 2 tied, 2
 # slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->): on
 # these 2 CPUs, at 128,
 # **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->.
 # Against `1 process, 1 thread`, that is 2 CPUs against 1, they ran at
-# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
+# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 1.35<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at
+# 1.17<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**no clear winner: 4 faster, 1 tied, 0
+# slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at
 # 2,048. In the figure, at 2,048 the 2 processes' loading was
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> than
 # `1 process, 1 thread`'s and their rest
@@ -664,17 +669,21 @@ print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 3.07<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 3.12<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 0.96<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
-# times. So the all-reduce took as long as
-# 0.82<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# 1.09<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# times. The bare all-reduce took as long as
+# 0.78<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
-# 0.26<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# 0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
 # of the two batches measured, the larger one gave the 2 processes more work to share for
-# each exchange.
+# each exchange. Inside DDP the exchange cost more than the bare all-reduce: DDP added
+# 1.82<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# without it at 64 and
+# 0.71<!-- output: 1024 images per process, DDP's addition over the step --> times at 1,024
+# (Appendix A prints both, and splits DDP's step into its parts).
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -780,14 +789,20 @@ print(accumulation.output)
 #   after the last epoch, the processes' weights
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
-# - Section 8: over whole epochs, 2 processes ran at
-#   0.44<!-- output: 2 processes against 1 process on 2 threads at 128, median --> and
-#   1.10<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times the
-#   speed of 1 process on 2 threads (the same 2 CPUs), at effective batches of 128 and
-#   2,048. The gradients' all-reduce took as long as
-#   0.82<!-- output: 64 images per process, the all-reduce over the step --> of a
+# - Section 8: over whole epochs (one launch per batch size, 5 counted rounds), 2 processes
+#   ran at
+#   0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+#   speed of 1 process on 2 threads (the same 2 CPUs) at an effective batch of 128
+#   (**slower in every
+#   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
+#   0.93<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+#   2,048 (**no clear winner: 1 faster, 2 tied, 2
+#   slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
+#   bare all-reduce of the gradients took as long as
+#   0.78<!-- output: 64 images per process, the all-reduce over the step --> of a
 #   step at 64 images per process, and
-#   0.26<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
+#   0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024;
+#   inside DDP the exchange cost more (Appendix A).
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 10 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -982,7 +997,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
+# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1003,11 +1018,11 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8 at 64 images per process: the bare all-reduce of the gradients took
 # as long as
-# 0.82<!-- output: 64 images per process, the all-reduce over the step --> of a step
+# 0.78<!-- output: 64 images per process, the all-reduce over the step --> of a step
 # without it. Over whole epochs, the rest of the epoch (the steps and the exchange) took
 # the 2 processes, each stepping on half the images,
-# 0.791 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.271 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 0.948 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.314 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
 # 1 thread (section 8's table; Appendix A prints them to 3 decimals): what DDP added cost
 # more than halving the step saved. (a) is wrong: each process computed only its own 64
 # images of every step; so is (c): the shards split each epoch's images between the
@@ -1101,14 +1116,18 @@ print(comm_cost_table(cost, title))
 for size in (64, 1024):
     speed_up = ms[size]["double"] / ms[size]["ddp"]
     print(f"{size} images per process, step speed-up of 2 processes: {speed_up:.2f}")
-print(f"64 images per process, ms DDP adds to a step: {ms[64]['ddp'] - ms[64]['step']:.3f}")
+for size in (64, 1024):  # DDP's step minus the same step without DDP
+    added = ms[size]["ddp"] - ms[size]["step"]
+    print(f"{size} images per process, ms DDP adds to a step: {added:.3f}")
+    over_step = added / ms[size]["step"]
+    print(f"{size} images per process, DDP's addition over the step: {over_step:.2f}")
 
 # %% [markdown]
 # The step speed-up was
-# 0.34<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64 and
-# 0.70<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
+# 0.37<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64 and
+# 0.90<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
 # (above 1: the DDP step the faster). At 64, DDP added
-# 1.356 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
+# 1.427 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
 # DDP step minus the same step without DDP). `comm_cost.py`, which timed them:
 
 # %%
@@ -1145,17 +1164,17 @@ for batch, figures in launches.items():
 # %% [markdown]
 # Each process loads half of every batch's images, yet at 128 the 2 processes' loading was
 # not halved:
-# 0.110 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
-# 0.153 s<!-- output: 1 process, 1 thread at 128, median seconds loading --> for
+# 0.133 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
+# 0.177 s<!-- output: 1 process, 1 thread at 128, median seconds loading --> for
 # `1 process, 1 thread` (at 2,048,
-# 0.078 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
-# 0.178 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
+# 0.100 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
+# 0.201 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
-# (0.791 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.271 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->) and
+# (0.948 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.314 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->) and
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
-# 2,048 (0.111 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
-# against 0.077 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->): look
+# 2,048 (0.156 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
+# against 0.093 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->): look
 # for what the 2 processes gained at 2,048 to come from the loading.
 
 # %% [markdown]

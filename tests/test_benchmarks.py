@@ -178,7 +178,7 @@ def test_the_benchmarks_lesson_recipe_trains_as_lesson_05_trains_resnet9():
 
 def test_lesson_05_trains_no_fastnet_and_states_the_benchmarks_fast_recipe(monkeypatch):
     """Lesson 05 trains section 6's ResNet-9 on every device; Appendix A shows FastNet's
-    ideas on untrained copies and quotes the benchmark's runs, so what it says of the
+    ideas on an untrained copy and states the benchmark's settings, so what it says of the
     benchmark's recipe must be what the benchmark runs."""
     tree = ast.parse((ROOT / "notebooks" / "05_cifar10_cnn.py").read_text())
     benchmark = load_benchmark("cifar10_cpu")
