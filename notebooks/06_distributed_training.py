@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1413 MB. The course's
+# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1383 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -492,7 +492,9 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # Each *round* trains one epoch of every arm, in a rotating order; of 6 rounds (2 in smoke
 # mode) the first, a warm-up, is left out, and a *verdict* names a winner only when every
 # counted round agrees. The tables give each arm's medians over the rounds, and its
-# validation accuracy after the rounds' 6 epochs (section 7's run had 4).
+# validation accuracy after the rounds' 6 epochs (section 7's run had 4). At 2,048 an epoch
+# has 16 times fewer steps at the same, untuned learning rate: compare the accuracies only
+# within a batch size.
 
 # %%
 from course_utils.report import record_result
@@ -590,21 +592,20 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# 0.43<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 # speed at an effective batch of 128 (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-# 0.93<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**no clear winner: 1 faster, 2 tied, 2
+# 0.99<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**no clear winner: 1 faster, 3 tied, 1
 # slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->): on
 # these 2 CPUs, at 128,
 # **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->.
 # Against `1 process, 1 thread`, that is 2 CPUs against 1, they ran at
-# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
+# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 1.17<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**no clear winner: 4 faster, 1 tied, 0
-# slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at
+# 1.31<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at
 # 2,048. In the figure, at 2,048 the 2 processes' loading was
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> than
 # `1 process, 1 thread`'s and their rest
@@ -666,24 +667,30 @@ for part, name in (("all_reduce", "the bare all-reduce"), ("step", "the step")):
     print(f"{name}, times longer at 1024 images per process than at 64: {growth:.2f}")
 trend = "smaller" if share[1024] < share[64] else "larger" if share[1024] > share[64] else "equal"
 print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend}")
+for size in (64, 1024):  # DDP's step minus the same step without DDP
+    added = ms[size]["ddp"] - ms[size]["step"]
+    print(f"{size} images per process, ms DDP adds to a step: {added:.3f}")
+    over_step = added / ms[size]["step"]
+    print(f"{size} images per process, DDP's addition over the step: {over_step:.2f}")
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 3.12<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 2.87<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 1.09<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# 0.99<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
 # times. The bare all-reduce took as long as
-# 0.78<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# 0.80<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
-# 0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# 0.28<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
 # of the two batches measured, the larger one gave the 2 processes more work to share for
-# each exchange. Inside DDP the exchange cost more than the bare all-reduce: DDP added
-# 1.82<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# each exchange. DDP's step, timed the same way, added more than the bare all-reduce:
+# 1.85<!-- output: 64 images per process, DDP's addition over the step --> times the step
 # without it at 64 and
-# 0.71<!-- output: 1024 images per process, DDP's addition over the step --> times at 1,024
-# (Appendix A prints both, and splits DDP's step into its parts).
+# 0.56<!-- output: 1024 images per process, DDP's addition over the step --> times at 1,024,
+# for the exchange, the waits for the other process and the wrapper together (Appendix A
+# splits them).
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -789,19 +796,20 @@ print(accumulation.output)
 #   after the last epoch, the processes' weights
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
-# - Section 8: over whole epochs (one launch per batch size, 5 counted rounds), 2 processes
+# - Section 8: over whole epochs (one launch per batch size,
+#   5<!-- output: rounds counted --> counted rounds), 2 processes
 #   ran at
-#   0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+#   0.43<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 #   speed of 1 process on 2 threads (the same 2 CPUs) at an effective batch of 128
 #   (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-#   0.93<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-#   2,048 (**no clear winner: 1 faster, 2 tied, 2
+#   0.99<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+#   2,048 (**no clear winner: 1 faster, 3 tied, 1
 #   slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
 #   bare all-reduce of the gradients took as long as
-#   0.78<!-- output: 64 images per process, the all-reduce over the step --> of a
+#   0.80<!-- output: 64 images per process, the all-reduce over the step --> of a
 #   step at 64 images per process, and
-#   0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024;
+#   0.28<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024;
 #   inside DDP the exchange cost more (Appendix A).
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
@@ -997,7 +1005,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
+# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1018,11 +1026,11 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8 at 64 images per process: the bare all-reduce of the gradients took
 # as long as
-# 0.78<!-- output: 64 images per process, the all-reduce over the step --> of a step
+# 0.80<!-- output: 64 images per process, the all-reduce over the step --> of a step
 # without it. Over whole epochs, the rest of the epoch (the steps and the exchange) took
 # the 2 processes, each stepping on half the images,
-# 0.948 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.314 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 0.883 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.317 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
 # 1 thread (section 8's table; Appendix A prints them to 3 decimals): what DDP added cost
 # more than halving the step saved. (a) is wrong: each process computed only its own 64
 # images of every step; so is (c): the shards split each epoch's images between the
@@ -1116,18 +1124,13 @@ print(comm_cost_table(cost, title))
 for size in (64, 1024):
     speed_up = ms[size]["double"] / ms[size]["ddp"]
     print(f"{size} images per process, step speed-up of 2 processes: {speed_up:.2f}")
-for size in (64, 1024):  # DDP's step minus the same step without DDP
-    added = ms[size]["ddp"] - ms[size]["step"]
-    print(f"{size} images per process, ms DDP adds to a step: {added:.3f}")
-    over_step = added / ms[size]["step"]
-    print(f"{size} images per process, DDP's addition over the step: {over_step:.2f}")
 
 # %% [markdown]
 # The step speed-up was
-# 0.37<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64 and
-# 0.90<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
+# 0.35<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64 and
+# 1.01<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
 # (above 1: the DDP step the faster). At 64, DDP added
-# 1.427 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
+# 1.532 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
 # DDP step minus the same step without DDP). `comm_cost.py`, which timed them:
 
 # %%
@@ -1156,26 +1159,29 @@ for batch, figures in launches.items():
     for arm in (ONE_THREAD, TWO_PROCESSES):
         print(f"{arm} at {batch}, median seconds loading: {figures[arm]['loader']:.3f}")
         print(f"{arm} at {batch}, seconds of the rest: {figures[arm]['rest']:.3f}")
+    halved = figures[TWO_PROCESSES]["loader"] / figures[ONE_THREAD]["loader"]
+    print(f"2 processes' loading over 1 process's at {batch}: {halved:.2f}")
     for part, name in (("loader", "loading"), ("rest", "the rest")):
         one, two = (round(figures[arm][part], 3) for arm in (ONE_THREAD, TWO_PROCESSES))
         change = "shorter" if two < one else "longer" if two > one else "the same"
         print(f"2 processes against 1 process on 1 thread at {batch}, {name}: {change}")
 
 # %% [markdown]
-# Each process loads half of every batch's images, yet at 128 the 2 processes' loading was
-# not halved:
-# 0.133 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
-# 0.177 s<!-- output: 1 process, 1 thread at 128, median seconds loading --> for
-# `1 process, 1 thread` (at 2,048,
-# 0.100 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
-# 0.201 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
+# Each process loads half of every batch's images; the 2 processes' loading took
+# 0.73<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# `1 process, 1 thread`'s at 128
+# (0.127 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
+# 0.174 s<!-- output: 1 process, 1 thread at 128, median seconds loading -->) and
+# 0.37<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048
+# (0.072 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
+# 0.193 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
-# (0.948 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.314 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->) and
+# (0.883 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.317 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->) and
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
-# 2,048 (0.156 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
-# against 0.093 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->): look
-# for what the 2 processes gained at 2,048 to come from the loading.
+# 2,048 (0.146 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
+# against 0.090 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->): look
+# for any gain of the 2 processes at 2,048 to come from the loading.
 
 # %% [markdown]
 # While rank 0 trained a 1-process arm, rank 1 waited at a barrier. Did it take CPU time
