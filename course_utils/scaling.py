@@ -165,8 +165,8 @@ def read_arms(folder: str | Path) -> dict[str, dict]:
     """Each arm's figures from the ``arms.json`` that ``compare_arms.py`` wrote in ``folder``.
 
     Round 1 can pay first-time costs, so only the later rounds count (all of them if there
-    is only one). Returns arm -> ``epochs``, ``loads``, ``rests`` (each round's seconds:
-    the epoch, getting its batches ready, the rest), the medians ``epoch`` and ``loader``,
+    is only one). Returns arm -> ``epochs`` and ``loads`` (each round's seconds: the epoch,
+    getting its batches ready; rank 0's for 2 processes), the medians ``epoch`` and ``loader``,
     ``rest`` (the median epoch minus the median loading, as ``plotting.plot_epoch_parts``
     draws a bar and ``epoch_times.parts`` splits one, so that bar, table and text agree), and
     ``val_acc``. Raises ``FileNotFoundError`` naming the file. Lesson 06.
@@ -174,8 +174,7 @@ def read_arms(folder: str | Path) -> dict[str, dict]:
     figures = {}
     for arm, row in read_arms_json(folder)["arms"].items():
         epochs, loads = after_first(row["seconds"]), after_first(row["loader_seconds"])
-        rests = [epoch - load for epoch, load in zip(epochs, loads, strict=True)]
-        figures[arm] = {"epochs": epochs, "loads": loads, "rests": rests, "val_acc": row["val_acc"]}
+        figures[arm] = {"epochs": epochs, "loads": loads, "val_acc": row["val_acc"]}
         figures[arm]["epoch"] = statistics.median(epochs)
         figures[arm]["loader"] = statistics.median(loads)
         figures[arm]["rest"] = figures[arm]["epoch"] - figures[arm]["loader"]

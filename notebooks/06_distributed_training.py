@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1383 MB. The course's
+# > 2 threads); the whole lesson ran in 62 s with a peak memory of 1440 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -547,7 +547,7 @@ from course_utils.scaling import arms_table
 counted = len(launches[small][ONE_THREAD]["epochs"])
 print(f"rounds counted: {counted}")
 # Each arm's medians over the rounds: its epoch, the range of its rounds' epochs, loading
-# its batches (for 2 processes, the mean of the two's), the rest of the epoch, and its
+# its batches (for 2 processes, rank 0's, as its epoch), the rest of the epoch, and its
 # validation accuracy after the rounds (at 2,048 with 128's rate, untuned: not a finding).
 for batch, figures in launches.items():
     print(arms_table(figures, f"effective batch {batch}, seconds per epoch on {machine}"))
@@ -592,20 +592,21 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.43<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# 0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 # speed at an effective batch of 128 (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-# 0.99<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**no clear winner: 1 faster, 3 tied, 1
-# slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->): on
+# 0.70<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**slower in every
+# round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->): on
 # these 2 CPUs, at 128,
 # **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->.
 # Against `1 process, 1 thread`, that is 2 CPUs against 1, they ran at
-# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
+# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 1.31<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at
+# 0.99<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**no clear winner: 1 faster, 4 tied, 0
+# slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at
 # 2,048. In the figure, at 2,048 the 2 processes' loading was
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> than
 # `1 process, 1 thread`'s and their rest
@@ -675,20 +676,20 @@ for size in (64, 1024):  # DDP's step minus the same step without DDP
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 2.87<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 3.18<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 0.99<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# 1.02<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
 # times. The bare all-reduce took as long as
-# 0.80<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# 0.78<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
-# 0.28<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# 0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
 # of the two batches measured, the larger one gave the 2 processes more work to share for
 # each exchange. DDP's step, timed the same way, added more than the bare all-reduce:
-# 1.85<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# 1.71<!-- output: 64 images per process, DDP's addition over the step --> times the step
 # without it at 64 and
-# 0.56<!-- output: 1024 images per process, DDP's addition over the step --> times at 1,024,
+# 1.34<!-- output: 1024 images per process, DDP's addition over the step --> times at 1,024,
 # for the exchange, the waits for the other process and the wrapper together (Appendix A
 # splits them).
 
@@ -799,17 +800,17 @@ print(accumulation.output)
 # - Section 8: over whole epochs (one launch per batch size,
 #   5<!-- output: rounds counted --> counted rounds), 2 processes
 #   ran at
-#   0.43<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+#   0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 #   speed of 1 process on 2 threads (the same 2 CPUs) at an effective batch of 128
 #   (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-#   0.99<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-#   2,048 (**no clear winner: 1 faster, 3 tied, 1
-#   slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
+#   0.70<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+#   2,048 (**slower in every
+#   round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
 #   bare all-reduce of the gradients took as long as
-#   0.80<!-- output: 64 images per process, the all-reduce over the step --> of a
+#   0.78<!-- output: 64 images per process, the all-reduce over the step --> of a
 #   step at 64 images per process, and
-#   0.28<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024;
+#   0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024;
 #   inside DDP the exchange cost more (Appendix A).
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
@@ -1005,7 +1006,7 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes ran at
-# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
+# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
 # the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
 # the lesson's measurements support?
 #
@@ -1026,11 +1027,11 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8 at 64 images per process: the bare all-reduce of the gradients took
 # as long as
-# 0.80<!-- output: 64 images per process, the all-reduce over the step --> of a step
+# 0.78<!-- output: 64 images per process, the all-reduce over the step --> of a step
 # without it. Over whole epochs, the rest of the epoch (the steps and the exchange) took
 # the 2 processes, each stepping on half the images,
-# 0.883 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.317 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 0.751 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.248 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
 # 1 thread (section 8's table; Appendix A prints them to 3 decimals): what DDP added cost
 # more than halving the step saved. (a) is wrong: each process computed only its own 64
 # images of every step; so is (c): the shards split each epoch's images between the
@@ -1127,10 +1128,10 @@ for size in (64, 1024):
 
 # %% [markdown]
 # The step speed-up was
-# 0.35<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64 and
-# 1.01<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
+# 0.39<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64 and
+# 0.71<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
 # (above 1: the DDP step the faster). At 64, DDP added
-# 1.532 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
+# 1.024 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
 # DDP step minus the same step without DDP). `comm_cost.py`, which timed them:
 
 # %%
@@ -1154,7 +1155,7 @@ for batch, figures in launches.items():
             f"{count.median:6.2f} | {count.verdict}"
         )
 # Each epoch's two parts, the medians over the rounds: loading the batches (for 2 processes,
-# the mean of the two processes'), and the rest (the median epoch minus the median loading).
+# rank 0's, as its epoch), and the rest (the median epoch minus the median loading).
 for batch, figures in launches.items():
     for arm in (ONE_THREAD, TWO_PROCESSES):
         print(f"{arm} at {batch}, median seconds loading: {figures[arm]['loader']:.3f}")
@@ -1167,20 +1168,21 @@ for batch, figures in launches.items():
         print(f"2 processes against 1 process on 1 thread at {batch}, {name}: {change}")
 
 # %% [markdown]
-# Each process loads half of every batch's images; the 2 processes' loading took
-# 0.73<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# Each process loads half of every batch's images; rank 0's loading (timed on the same clock
+# as its epoch) took
+# 0.70<!-- output: 2 processes' loading over 1 process's at 128 --> of
 # `1 process, 1 thread`'s at 128
-# (0.127 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
-# 0.174 s<!-- output: 1 process, 1 thread at 128, median seconds loading -->) and
-# 0.37<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048
-# (0.072 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
-# 0.193 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
+# (0.101 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
+# 0.144 s<!-- output: 1 process, 1 thread at 128, median seconds loading -->) and
+# 0.57<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048
+# (0.068 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
+# 0.121 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
-# (0.883 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.317 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->) and
+# (0.751 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.248 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->) and
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
-# 2,048 (0.146 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
-# against 0.090 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->): look
+# 2,048 (0.134 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
+# against 0.079 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->): look
 # for any gain of the 2 processes at 2,048 to come from the loading.
 
 # %% [markdown]
