@@ -729,7 +729,8 @@ del stack, stack_batch, convolutions
 # 1.1e-09<!-- output: plain stack, first layer's gradient / last's --> times the last's.
 # With the additions it was
 # 3.6<!-- output: residual stack, first layer's gradient / last's --> times the last's:
-# each `x + f(x)` hands the gradient back unchanged, besides `f`'s share. The
+# each `x + f(x)` passes the gradient back through its `x` path unchanged and adds `f`'s
+# share to it, so here the first layer's gradient even grew. The
 # He-initialised plain stack, without additions, kept its gradient about as well:
 # 0.67<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
 # the last's. So at the start the additions are one way to keep the gradient, not the
