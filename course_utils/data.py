@@ -36,6 +36,7 @@ from torchvision.datasets.utils import calculate_md5, download_url, extract_arch
 from tqdm.auto import tqdm
 
 __all__ = ["data_dir", "mnist", "fashion_mnist", "cifar10", "dataset_to_tensors"]  # lessons'
+__all__ += ["save_mnist_split"]  # lesson 06's
 __all__ += ["ensure_idx_dataset", "check_idx_files", "ensure_cifar10", "dataset_problem"]
 __all__ += ["download_published", "list_images", "folder_error", "PublishedArchive", "CIFAR10"]
 __all__ += ["DatasetError", "DownloadError", "DataFolderError", "IDX_FILES", "MARKER"]
@@ -295,6 +296,39 @@ def mnist(train: bool = True, transform: Transform = None, download: bool = True
     fetched and checked by ``ensure_idx_dataset``. Introduced in lesson 03."""
     raw = ensure_idx_dataset(datasets.MNIST, data_dir(), download=download)
     return datasets.MNIST(str(raw.parents[1]), train=train, transform=transform)
+
+
+def save_mnist_split(
+    folder: str | Path, seed: int = 42, val_size: int = 10_000, dataset: Dataset | None = None
+) -> Path:
+    """Save lesson 03's seeded split of MNIST's training images, as uint8, in one file in
+    ``folder`` (created if missing), ``mnist_uint8.pt``, and return its path.
+
+    A ``torch.randperm`` seeded with ``seed`` orders the images; the last ``val_size`` of
+    that order are the validation split, the rest the training split. The file holds
+    ``train_images`` and ``val_images`` (N, 1, 28, 28, uint8) and ``train_labels`` and
+    ``val_labels``, for ``torch.load(path, mmap=True)``, as lesson 06's scripts read it.
+    ``dataset`` (default ``mnist(train=True)``, 60,000 images) needs ``.data`` (N, 28, 28)
+    and ``.targets``. Raises ``ValueError`` unless both splits get at least one image.
+    Introduced in lesson 06."""
+    dataset = mnist(train=True) if dataset is None else dataset
+    count = len(dataset.data)
+    if not 0 < val_size < count:
+        raise ValueError(f"val_size must be between 1 and {count - 1} for {count} images")
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    train, val = order[: count - val_size], order[count - val_size :]
+    # The dataset keeps every image in one uint8 tensor, .data: index it, no decoding.
+    split = {
+        "train_images": dataset.data[train].unsqueeze(1),
+        "train_labels": dataset.targets[train],
+        "val_images": dataset.data[val].unsqueeze(1),
+        "val_labels": dataset.targets[val],
+    }
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "mnist_uint8.pt"
+    torch.save(split, path)
+    return path
 
 
 def fashion_mnist(

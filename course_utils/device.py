@@ -6,6 +6,7 @@ every later lesson uses them.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ __all__ = [
     "autocast_runs_in",
     "bfloat16_support",
     "get_default_device",
+    "quiet_cpu_compiling",
     "synchronize",
     "to_device",
     "DeviceDataLoader",
@@ -112,6 +114,34 @@ def autocast_runs_in(device: torch.device | str, dtype: torch.dtype) -> bool:
         with autocast:  # an error from the layer itself is not an answer: let it raise
             output = layer(torch.ones(2, 4, device=device))
     return output.dtype == dtype
+
+
+def quiet_cpu_compiling(device: torch.device | str) -> dict[str, Any]:
+    """Set ``torch.compile`` up to compile a CPU model within the course's memory, quietly.
+
+    On a CPU, ``torch.compile``'s code generator (inductor) builds C++ kernels, by default
+    several at once and with precompiled headers; one at a time and without them, the
+    course's lessons stay within 1.5 GB of memory. On a CPU this sets inductor's
+    ``compile_threads`` to 1 and, where this PyTorch has it, ``cpp_cache_precompile_headers``
+    to False, and sets the ``torch.utils.cpp_extension`` logger to ERROR (a CUDA build of
+    PyTorch otherwise warns "No CUDA runtime is found", which CPU kernels do not need). On
+    any other device it changes nothing.
+
+    Returns what it set, name -> new value (an empty dict where it set nothing).
+    Introduced in lesson 04.
+    """
+    if torch.device(device).type != "cpu":
+        return {}
+    import torch._inductor.config as inductor_config  # torch.compile's code generator
+
+    changed: dict[str, Any] = {"compile_threads": 1}
+    if hasattr(inductor_config, "cpp_cache_precompile_headers"):  # newer PyTorch only
+        changed["cpp_cache_precompile_headers"] = False
+    for name, value in changed.items():
+        setattr(inductor_config, name, value)
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    changed["torch.utils.cpp_extension log level"] = logging.ERROR
+    return changed
 
 
 def synchronize(device: torch.device | str) -> None:

@@ -4,8 +4,8 @@ Lesson 06 introduces every helper here. A training script launched by ``torchrun
 wraps its work in ``process_group()``, prints with ``rank_print`` and checks its
 data with ``check_world_size``; the notebook that launches the script uses
 ``run_torchrun``, which also measures the time and memory of the processes,
-``function_file`` to hand a script a function typed in the notebook, and
-``script_excerpt`` to show a script's lines.
+``function_file`` to hand a script a function typed in the notebook,
+``script_excerpt`` to show a script's lines, and ``lesson_scripts`` to find them.
 Every distributed call has a timeout, so a process that waits for a partner that
 never comes fails with an error instead of hanging.
 """
@@ -45,6 +45,7 @@ __all__ = [
     "free_port",
     "function_file",
     "largest_gap_between_processes",
+    "lesson_scripts",
     "process_group",
     "rank_print",
     "run_torchrun",
@@ -602,6 +603,24 @@ class _Done:
 
     def wait(self) -> bool:
         return True
+
+
+def lesson_scripts(places: Sequence[str | Path] | None = None) -> Path:
+    """Return the folder of lesson 06's scripts: the first of ``places`` that is a folder,
+    as given. By default it looks in ``scripts`` (the lesson run from ``notebooks/``), then
+    ``../notebooks/scripts`` (from ``student/``, the student version), then the
+    ``notebooks/scripts`` of the checkout that holds ``course_utils``. Raises
+    ``FileNotFoundError`` naming every place it looked in when none is a folder.
+    Introduced in lesson 06."""
+    if places is None:
+        checkout = Path(__file__).resolve().parents[1]
+        places = ["scripts", "../notebooks/scripts", checkout / "notebooks" / "scripts"]
+    places = [Path(place) for place in places]
+    for place in places:
+        if place.is_dir():
+            return place
+    looked = ", ".join(str(place) for place in places)
+    raise FileNotFoundError(f"no folder of lesson scripts in any of: {looked}")
 
 
 def script_excerpt(path: str | Path, *pieces: tuple[str, int]) -> str:

@@ -452,8 +452,8 @@ def crossings(first: Sequence[float], second: Sequence[float]) -> list[tuple[flo
     (epoch, seconds, at_epoch) for each swap. at_epoch is True where the totals were equal
     at an epoch and swap after it (a measured point), False where the swap falls between
     two epochs (a point on the straight lines drawn between them, not measured). Starting
-    together, or touching without swapping, is no crossing. ``plot_running_totals`` marks
-    these; lesson 04 prints the first, where its payback's drawn lines cross."""
+    together, or touching without swapping, is no crossing. ``plot_running_totals``
+    (lesson 04, Appendix B) marks these on its figure."""
     points, last_sign, last_epoch = [], 0, 0
     for epoch, (mine, theirs) in enumerate(zip(first, second, strict=True)):
         sign = (mine > theirs) - (mine < theirs)

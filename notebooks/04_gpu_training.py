@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 109 s with a peak memory of 1191 MB. The course's
+# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1182 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -202,15 +202,15 @@ for (kind, size), times in timed.items():  # one line a size: rate, its range, t
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at a median
-# **151.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **159.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second (in brackets: its slowest and fastest of 5 repeats); a 64 x 64
-# product at only **35.7
+# product at only **39.3
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. On a GPU,
 # expect a cost per operation whatever its size: *launching*, the CPU telling the device
 # to start one kernel. With a GPU, look in the cell's rate lines for its 64 x 64 rate to
 # lag its 2048 x 2048 rate further than the CPU's does.
 #
-# So we expect a GPU to help little in two cases: **tiny models**, whose products cannot
+# So on a GPU, look for little gain in two cases: **tiny models**, whose products cannot
 # fill it, and **starved GPUs**, which wait for the CPU to prepare each batch. Section 6
 # shows a loop on this CPU waiting for its batches, and (on a GPU only) times a tiny model
 # against a wide one.
@@ -505,20 +505,27 @@ class TimedBatches:
 from course_utils import SeededShuffle
 
 shuffle_seed = 0  # the same seed for both pipelines
-classic_train = TimedBatches(
-    DeviceDataLoader(
-        DataLoader(
-            train_dataset,
-            batch_size=128,
-            sampler=SeededShuffle(len(train_dataset), seed=shuffle_seed),
-            pin_memory=pin,
+
+
+def classic_loader(dataset: Dataset) -> TimedBatches:
+    """Pipeline (a)'s batches of `dataset`: a DataLoader in SeededShuffle's order, each
+    batch moved to the device, each epoch's waits timed."""
+    return TimedBatches(
+        DeviceDataLoader(
+            DataLoader(
+                dataset,
+                batch_size=128,
+                sampler=SeededShuffle(len(dataset), seed=shuffle_seed),
+                pin_memory=pin,
+            ),
+            device,
+            non_blocking=pin,
         ),
         device,
-        non_blocking=pin,
-    ),
-    device,
-)
+    )
 
+
+classic_train = classic_loader(train_dataset)
 seed_everything(0)
 classic_model = to_device(MLP(28 * 28, [32], 10), device)
 classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
@@ -548,7 +555,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once, on this CPU, in
-# **6.12 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **4.91 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a generator,
 # checked against it:
@@ -609,19 +616,7 @@ b_history = fit(num_epochs, 0.2, b_model, b_train, b_val)
 
 # %%
 # Control (c), read in Appendix B: (a)'s DataLoader and batch order over (b)'s tensors.
-control_train = TimedBatches(
-    DeviceDataLoader(
-        DataLoader(
-            TensorDataset(train_images, train_labels),
-            batch_size=128,
-            sampler=SeededShuffle(len(train_images), seed=shuffle_seed),
-            pin_memory=pin,
-        ),
-        device,
-        non_blocking=pin,
-    ),
-    device,
-)
+control_train = classic_loader(TensorDataset(train_images, train_labels))
 seed_everything(0)
 control_model = to_device(MLP(28 * 28, [32], 10), device)
 control_history = fit(num_epochs, 0.2, control_model, control_train, b_val, verbose=False)
@@ -665,6 +660,8 @@ speedup = classic_seconds / b_seconds
 wait_seconds = bars[a_name]["loader"]
 b_accuracy = b_history[-1]["val_acc"]
 print(f"{a_name}, mean of the later epochs (s): {classic_seconds:.2f}")
+each_later = ", ".join(f"{seconds:.3f}" for seconds in classic_times[1:])
+print(f"(a), each later epoch (s): {each_later}")
 print(f"(a), waiting for its batches, mean of the later epochs (s): {wait_seconds:.2f}")
 print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
 plot_epoch_parts(  # each panel has its own scale: the second shows (b) alone
@@ -676,10 +673,10 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) alone
 # %% [markdown]
 # Each bar is one pipeline's later epoch, split as in the table (the figure's "median" is
 # of two epochs: their mean); dots: single later epochs. On this CPU (a) took
-# **19.3 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s one-off
+# **15.1 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s one-off
 # conversion aside, and waited
-# **6.54 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of its
-# **7.34 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) -->.
+# **4.63 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of its
+# **5.11 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) -->.
 #
 # Appendix B also sets each pipeline's epoch 1 against its later epochs, and counts when
 # (b) wins back its one-off conversion.
@@ -765,7 +762,7 @@ class MixedPrecisionMLP(MLP):
 
 
 # %%
-from course_utils.device import autocast_runs_in, bfloat16_support
+from course_utils.device import autocast_runs_in, bfloat16_support, quiet_cpu_compiling
 
 bf16_native, bf16_reason = bfloat16_support(device)
 print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_reason}")
@@ -783,19 +780,19 @@ print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_
 # model's Python code into *fused* kernels (one kernel for several operations, say
 # element-wise ones).
 #
-# **Three ways** (`arms` in the code) train an MLP with two hidden layers of 1,024 units:
-# `float32`, the baseline; `compiled`; and `bfloat16 autocast`. All start from the same
-# seed and see the same batches of 256 at learning rate 0.05, not tuned.
+# We compare three *arms*, each one way to train an MLP with two hidden layers of 1,024
+# units: `float32`, the baseline; `compiled`; and `bfloat16 autocast`. All start from the
+# same seed and see the same batches of 256 at learning rate 0.05, not tuned.
 
 
 # %%
-arm_models = {"float32": MLP, "compiled": MLP}  # the class each way trains
+arm_models = {"float32": MLP, "compiled": MLP}  # the class each arm trains
 # autocast turns itself off (with a warning) where this PyTorch lacks the type
 if bf16_native and autocast_runs_in(device, torch.bfloat16):
     arm_models["bfloat16 autocast"] = MixedPrecisionMLP
-else:  # which of the two tests left the way out
+else:  # which of the two tests left the arm out
     left_out_by = "autocast_runs_in" if bf16_native else "bfloat16_support"
-    print(f"bfloat16 autocast way left out by the test: {left_out_by}")
+    print(f"bfloat16 autocast arm left out by the test: {left_out_by}")
 
 
 def wide_batches() -> DeviceTensorLoader:
@@ -812,44 +809,31 @@ def wide_batches() -> DeviceTensorLoader:
     )
 
 
-# %%
-# Run this cell; you need not read it. It makes compiling work, and quieter, on a CPU
-# (one compile thread, to stay within memory).
-import logging
-
-import torch._inductor.config as inductor_config  # torch.compile's code generator
-
-# Silence a CUDA build's "No CUDA runtime is found": CPU kernels do not need CUDA.
-logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-if device.type == "cpu":
-    # One kernel at a time, no precompiled headers (newer PyTorch): memory within 1.5 GB.
-    inductor_config.compile_threads = 1
-    if hasattr(inductor_config, "cpp_cache_precompile_headers"):
-        inductor_config.cpp_cache_precompile_headers = False
-
 # %% [markdown]
 # The compiled model's one change: `model.compile()`, which compiles it *in place*,
 # so that `fit` runs the compiled code (Appendix C). It compiles on the first run, and
 # again when the batch shape changes
 # ([notes](https://docs.pytorch.org/docs/stable/compile/programming_model.recompilation.html)):
 # hence `drop_last=True` above. If compiling fails (on a CPU it needs a C++ compiler), the
-# compiled way is left out.
+# compiled arm is left out.
 
 # %%
-arms = {}  # way -> its model, its loader, and each epoch's seconds
+quiet_cpu_compiling(device)  # on a CPU only: one compile thread, to stay within memory
+arms = {}  # arm -> its model, its loader, and each epoch's seconds
 for arm, model_class in arm_models.items():
-    seed_everything(0)  # the same starting weights for every way
+    seed_everything(0)  # the same starting weights for every arm
     model = to_device(model_class(28 * 28, [1024, 1024], 10), device)
     if arm == "compiled":
         model.compile()  # in place: the model itself now runs compiled code
-    loader = wide_batches()  # the same batches for every way
+    loader = wide_batches()  # the same batches for every arm
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
 
 # %% [markdown]
-# **Rounds.** A *round* trains one epoch of each way, in an order that rotates from round
-# to round, because a machine can run the same work faster at some moments than at
-# others; round 1, which compiles, does not count. A round's *speed-up* is `float32`'s
-# epoch over the way's own: above 1.1, faster; below 1/1.1, slower; between, a tie.
+# **Rounds.** A *round* trains one epoch of each arm, in an order that rotates from round
+# to round, because the same work can take different times at different moments: in
+# section 6, (a)'s later epochs took **5.167, 5.053**<!-- says: (a), each later epoch (s) -->
+# seconds. Round 1, which compiles, does not count. A round's *speed-up* is `float32`'s
+# epoch over the arm's own: above 1.1, faster; below 1/1.1, slower; between, a tie.
 
 # %%
 order = list(arms)
@@ -863,8 +847,8 @@ for round_number in range(wide_epochs):
             epoch = fit(1, 0.05, model, loader, b_val, verbose=False)[0]
         except Exception as error:  # for example, no C++ compiler for the CPU kernels
             if arm != "compiled":
-                raise  # only compiling may fail and leave the other ways to compare
-            print(f"torch.compile failed here, so its way is skipped: {error}")
+                raise  # only compiling may fail and leave the other arms to compare
+            print(f"torch.compile failed here, so its arm is skipped: {error}")
             del arms[arm]
             continue
         arms[arm]["seconds"].append(epoch["train_seconds"])
@@ -872,9 +856,9 @@ for round_number in range(wide_epochs):
         arms[arm]["val_acc"] = epoch["val_acc"]
 
 # %% [markdown]
-# **Did either step speed up training?** The table gives each way's median later epoch,
-# its speed-up in each counted round and its validation accuracy after the last round. A
-# way's *verdict* (from `count_rounds`) calls it faster or slower only when every counted
+# **Did either step speed up training?** The table gives each arm's median later epoch,
+# its speed-up in each counted round and its validation accuracy after the last round. An
+# arm's *verdict* (from `count_rounds`) calls it faster or slower only when every counted
 # round agrees, and otherwise counts its rounds faster, tied and slower.
 
 # %%
@@ -882,8 +866,8 @@ from course_utils.epoch_times import after_first
 from course_utils.rounds import count_rounds
 
 float32_seconds = arms["float32"]["seconds"]
-print(f"later rounds counted, each way: {len(after_first(float32_seconds))}")
-speed_ups_of = {}  # way -> float32's epoch over the way's, in each later round
+print(f"later rounds counted, each arm: {len(after_first(float32_seconds))}")
+speed_ups_of = {}  # arm -> float32's epoch over the arm's, in each later round
 for arm in arms:
     if arm != "float32":
         pairs = after_first(list(zip(arms[arm]["seconds"], float32_seconds, strict=True)))
@@ -891,7 +875,7 @@ for arm in arms:
 width = max(len(arm) for arm in arms)  # the table's first column
 later_rounds = range(2, len(float32_seconds) + 1)  # round 1, which compiles, is left out
 header = " | ".join(f"round {number}" for number in later_rounds)
-print(f"{'way':<{width}} | epoch s | {header} | accuracy")
+print(f"{'arm':<{width}} | epoch s | {header} | accuracy")
 for arm in arms:
     median = later_epochs(arms[arm]["seconds"])[0]
     if arm in speed_ups_of:
@@ -904,35 +888,19 @@ for arm, rounds in verdicts.items():
     print(f"{arm} median speed-up over float32: {rounds.median:.2f}")
     print(f"{arm} against float32, verdict: {rounds.verdict}")
 
-# %%
-# Each way's final predictions on the validation images: how many differ from float32's?
-predicted = {}
-for arm in arms:
-    with torch.no_grad():  # as fit's evaluation: eval mode, no gradients
-        arms[arm]["model"].eval()
-        logits = [arms[arm]["model"](images) for images, _ in b_val]
-        predicted[arm] = torch.cat(logits).argmax(dim=1)
-for arm in speed_ups_of:  # the other ways, one by one against float32
-    differ = (predicted[arm] != predicted["float32"]).sum().item()
-    print(f"{arm}, validation predictions unlike float32's: {differ:,} of {len(predicted[arm]):,}")
-del logits, predicted
-
 # %% [markdown]
-# On this CPU, over **6**<!-- output: later rounds counted, each way --> counted rounds:
+# On this CPU, over **6**<!-- output: later rounds counted, each arm --> counted rounds:
 # - bfloat16 autocast: a median speed-up of
-#   **2.05**<!-- output: bfloat16 autocast median speed-up over float32 -->, result
+#   **2.10**<!-- output: bfloat16 autocast median speed-up over float32 -->, result
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->.
 # - compiled: a median speed-up of
-#   **0.99**<!-- output: compiled median speed-up over float32 -->, result **no clear winner: 0
-#   faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->.
-# - Accuracy (the table's last column, one seed): validation predictions (of 10,000)
-#   unlike `float32`'s: compiled's
-#   **1**<!-- output: compiled, validation predictions unlike float32's -->, bfloat16
-#   autocast's
-#   **11**<!-- output: bfloat16 autocast, validation predictions unlike float32's -->.
+#   **0.98**<!-- output: compiled median speed-up over float32 -->, result **no clear winner: 0
+#   faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
+#
+# Appendix C counts each arm's validation predictions unlike `float32`'s.
 
 # %% [markdown]
-# **What compiling cost, and its payback.** Round 1 set the compiled way's first epoch
+# **What compiling cost, and its payback.** Round 1 set the compiled arm's first epoch
 # against `float32`'s; the cell prints the difference with each epoch's
 # evaluation, then training alone, then whether the later rounds won it back:
 
@@ -951,14 +919,11 @@ if "compiled" in arms:
         print("epochs to win back the compiling: none (the rounds show no clear saving)")
 
 # %% [markdown]
-# On this CPU, the compiled way's first epoch took
-# **25.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# On this CPU, the compiled arm's first epoch took
+# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # longer than `float32`'s with its evaluation, and
-# **22.5 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer in
-# training alone (the compile settings above: one compile thread). The gap between the
-# two is the first evaluation's share; we expect it to hold compiling for evaluation (no
-# gradients: another graph), not timed apart. Both figures come from one pair of epochs,
-# in one run. Epochs to win it back:
+# **19.3 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer in
+# training alone. Epochs to win it back:
 # **none (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->.
 
 # %% [markdown]
@@ -972,25 +937,26 @@ if "compiled" in arms:
 #   there.
 # - GPU work is asynchronous: time it by warming up, calling `synchronize(device)` before
 #   each clock reading, and repeating.
-# - A product's size counts: on this CPU 64 x 64 products ran at **35.7
+# - A product's size counts: on this CPU 64 x 64 products ran at **39.3
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **151.4
+#   a second, 2048 x 2048 ones at **159.6
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->. On a
 #   GPU, section 6 times a 32-unit MLP and a 2048-2048 one on both devices: look for the
 #   GPU to help the wide one only.
 # - With `num_workers=0` on this CPU, the classic pipeline took
-#   **19.3 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   **15.1 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
 #   dataset held as one tensor (its one-off conversion aside), and waited
-#   **6.54 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of
-#   its **7.34 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> for
+#   **4.63 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of
+#   its **5.11 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> for
 #   batches. On a GPU, look for a starved pipeline to gain little.
-# - Measure each speed step in rounds, on your device: on this CPU, over
-#   **6**<!-- output: later rounds counted, each way --> counted rounds, bfloat16 autocast
-#   against `float32`: **faster in every
-#   round**<!-- says: bfloat16 autocast against float32, verdict -->; compiling:
-#   **no clear winner: 0 faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->,
+# - Time each speed step as an arm against `float32`, in rotated rounds, on your device:
+#   on this CPU, over
+#   **6**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast:
+#   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
+#   compiling:
+#   **no clear winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
 #   after a first epoch with its evaluation
-#   **25.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+#   **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 #   longer than `float32`'s.
 #
 # The exercises and the quiz come next; the appendices after them are optional.
@@ -1135,45 +1101,24 @@ if check_exercise(
         elif ratio < 1 / (1 + TIE):
             set_up = "none detected: the second epoch over 10 percent longer (noise can do it)"
         else:
-            set_up = "none detected: the two epochs within 10 percent (one pair of epochs)"
+            set_up = "none detected: the two epochs within 10 percent"
         print(f"one-off set-up on {name}: {set_up}")
         print(
             f"2048-2048 MLP on {name}, ms per batch of 256 images, loading included: "
             f"{second_epoch * 1e3 / steps_of_256:.1f}"
         )
-        # A forward pass does one multiply-add per weight and image; the backward pass
-        # two more (the gradients of the inputs and of the weights), except that the first
-        # layer's inputs (the images) need no gradient.
-        weights = [p.numel() for p in big_model.parameters() if p.ndim > 1]
-        per_image = 3 * sum(weights) - weights[0]
-        rate = per_image * exercise_size / second_epoch / 1e9
-        print(f"2048-2048 MLP on {name}, with loading, billions of multiply-adds/s: {rate:.1f}")
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** The figures below are the worked CPU run's. On this CPU the
-# 2048-2048 MLP's first epoch over 10,000 images took
-# **1.68 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.76 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.96**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
-# set-up, looked for as a gap of over 10 percent either way: **none detected: the two epochs within
-# 10 percent (one pair of epochs)**<!-- says: one-off set-up on cpu -->. A
-# batch of 256 images took
-# **45.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **What the result means.** On this CPU the 2048-2048 MLP's first epoch over 10,000
+# images took
+# **1.42 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.38 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# set-up, looked for as a gap of over 10 percent either way: **none detected: the two
+# epochs within 10 percent**<!-- says: one-off set-up on cpu -->. A batch of 256 images
+# took
+# **35.3 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work.
-# Counting three multiply-adds per weight and image
-# (forward and backward; two for the first layer, whose inputs need no gradient), the
-# second epoch ran at
-# **90.2 billion**<!-- output: 2048-2048 MLP on cpu, with loading, billions of multiply-adds/s -->
-# multiply-adds a second. Section 2's rates on this
-# CPU were **35.7 billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->
-# for 64 x 64 products and
-# **151.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# for 2048 x 2048 ones (section 2's brackets give the slowest and fastest repeat). Look
-# for the epoch's rate below that slowest repeat; a rate inside the product's range does
-# not show it slower. Possible reasons for a lower rate, not separated here: the epoch's
-# products have other shapes (the last layer's has 10 columns); each batch also runs the
-# ReLUs, the loss and the SGD step; and the epoch includes the `DataLoader`'s work and
-# Python's, which the bare product's rate does not.
 #
 # With a GPU, compare each setting's ms-per-batch line with the one before: the GPU setting
 # changes only the device, the pinned one only the pinning, with `non_blocking` (Appendix E
@@ -1308,19 +1253,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.403 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.641 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.288 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.399 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **25.21 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.60**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.96**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.95**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **17.97 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.37**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.79**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.75**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted in rounds as in section 7 (a tie: within 10 percent), batch 16,384 against
 # 4,096, per image:
-# **no clear winner: 2 cheaper per image, 5 tied, 0 costlier per
+# **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
 # The worked run had no GPU (its last line says so); with a GPU, the last line names the
@@ -1365,8 +1310,9 @@ check_exercise("Q1", answer_q1=answer_q1)
 # - (a) into the forward and backward passes, which run slower on batches that a
 #   `DataLoader` built
 # - (b) into copying each batch to the GPU
-# - (c) into redoing each image's work every epoch (a PIL image, `ToTensor`,
-#   `Normalize`, fetched through `Subset` look-ups), which the tensor pipeline did once
+# - (c) into redoing two things for each image every epoch, both of which the tensor
+#   pipeline did once: the PIL image and its transforms (`ToTensor`, `Normalize`), and the
+#   `Subset` look-ups
 # - (d) into the evaluation on the validation set, image by image, counted in the classic
 #   pipeline's training time per epoch
 
@@ -1379,19 +1325,16 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** Of the classic pipeline's
-# **7.34 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> (mean of
+# **5.11 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> (mean of
 # the later epochs) it waited
-# **6.54 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> for
-# its batches, which it made image by image; Appendix B's control splits that wait further.
-# Why not (a): the forward and backward passes are in the rest column of section 6's
-# table, what is left of an epoch after the wait. The rest also holds the optimizer's step
-# and the loop's other Python work, not measured apart, so the table does not say why
-# (a)'s rest was longer than (b)'s; compare its size with the wait column's, where (a)
-# spent most of its epoch.
+# **4.63 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> for
+# its batches, which it made image by image. Appendix B's control removes the transforms
+# and the `Subset` look-ups together, so it does not say which of the two cost more. Why
+# not (a): the forward and backward passes are in the rest column of section 6's table,
+# what is left of an epoch after the wait; for (a), far less than the wait column.
 # `dataset_to_tensors` did that per-image work once, in
-# **6.12 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->
-# here, a one-off that pipeline (b) wins back once the time it saves each epoch adds up
-# to it.
+# **4.91 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# a one-off that pipeline (b) wins back once the time it saves each epoch adds up to it.
 
 # %% [markdown]
 # **Question 3.** In exercise 2, on this CPU, the batch grew from 16 to 1024 images (64
@@ -1413,7 +1356,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.1 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images. On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1440,11 +1383,11 @@ check_exercise("Q4", answer_q4=answer_q4)
 # **(a).** Compiling pays only once the seconds it saves per epoch add up to its cost,
 # with batches of one shape so that it does not compile again. On this machine, with
 # 2<!-- output: logical CPUs --> logical CPUs, section 7's later rounds gave the compiled
-# way a median speed-up of
-# **0.99**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 0
-# faster, 5 tied, 1 slower**<!-- says: compiled against float32, verdict -->. Its first
+# arm a median speed-up of
+# **0.98**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 0
+# faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->. Its first
 # epoch with its evaluation took
-# **25.1 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # longer than `float32`'s, and the payback line read
 # **none (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->:
 # look there for whether, and after how many epochs, compiling paid for itself.
@@ -1477,7 +1420,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # Whether autocast is faster has to be measured: on the CPU that made these outputs,
 # which has bfloat16 instructions, section 7's bfloat16 epochs had a median per-round
 # speed-up of
-# **2.05**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **2.10**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->).
 # Where a device has
 # no bfloat16 units, section 7 leaves bfloat16 out.
@@ -1553,16 +1496,15 @@ print(f"wait removed by ready tensors: {removed:.2f} s of (a)'s {wait_seconds:.2
 print(f"share of (a)'s wait removed by ready tensors: {removed / wait_seconds:.2f}")
 
 # %% [markdown]
-# The control waited **6.25 s**<!-- output: wait removed by ready tensors --> less than (a):
+# The control waited **4.35 s**<!-- output: wait removed by ready tensors --> less than (a):
 # ready tensors removed
-# **0.96**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait. The
+# **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait. The
 # control removed two things at once, the per-image work (a PIL image, `ToTensor`,
 # `Normalize`) and the `Subset` look-ups, so that share is of the two together; it still
 # fetched and collated image by image.
 #
-# **Every epoch, and the one-off.** Section 6 quotes the median of the later epochs (of
-# two: their mean), dropping epoch 1 by a rule set before the run. Each pipeline's epochs,
-# one by one:
+# **Every epoch, and the one-off.** Section 6 drops epoch 1 and quotes the later ones.
+# Each pipeline's epochs, one by one:
 
 # %%
 from course_utils.epoch_times import first_against_later
@@ -1575,7 +1517,7 @@ for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
     print(f"{pipeline} first epoch against its later ones: {first_against_later(times)}")
 
 # %% [markdown]
-# Epoch 1 against the later epochs: (a) **faster than
+# Epoch 1 against the later epochs: (a) **slower than
 # each**<!-- says: (a) first epoch against its later ones -->,
 # (b) **slower than each**<!-- says: (b) first epoch against its later ones -->. The rule
 # drops epoch 1 whichever it is.
@@ -1586,7 +1528,7 @@ for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
 # (b)'s total fell below (a)'s, and draws the totals:
 
 # %%
-from course_utils.plotting import crossings, plot_running_totals
+from course_utils.plotting import plot_running_totals
 
 one_off_seconds = convert_seconds + copy_seconds  # (b)'s one-off: the conversion and the copy
 print(f"(b)'s one-off, conversion and copy (s): {one_off_seconds:.2f}")
@@ -1606,12 +1548,7 @@ if abs(margin) < 0.1 * classic_totals[0]:  # a margin under 10% of (a)'s total, 
 else:
     closeness = f"{'below' if margin > 0 else 'above'} by over 10 percent of (a)'s total"
 print(f"(b)'s total against (a)'s after epoch 1: {closeness}")
-# The figure's lines, from epoch 0 (before training: (b)'s one-off) on, and where they cross:
-# straight between the last epoch with (b)'s total above (a)'s and the next.
-drawn_a, drawn_b = [0.0, *classic_totals], [one_off_seconds, *b_totals]
-points = crossings(drawn_b, drawn_a)  # (epoch, seconds, at an epoch?) for each swap
-lines_cross = f"{points[0][0]:.2f}" if points else "none: the drawn lines do not cross"
-print(f"epochs where the figure's drawn lines cross: {lines_cross}")
+drawn_a, drawn_b = [0.0, *classic_totals], [one_off_seconds, *b_totals]  # from epoch 0
 plot_running_totals(  # the table's running totals, epoch 0 before training: (b)'s one-off
     {a_name: drawn_a, f"(b) dataset on {device.type}, its one-off included": drawn_b},
     where=device.type,
@@ -1621,14 +1558,10 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 # %% [markdown]
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.50 s**<!-- output: (a)'s total minus (b)'s after epoch 1 (s) -->, in one run:
+# **0.23 s**<!-- output: (a)'s total minus (b)'s after epoch 1 (s) -->:
 # **a near tie (under 10 percent of (a)'s
-# total)**<!-- says: (b)'s total against (a)'s after epoch 1 -->.
-# For scale, (a)'s own two later epochs took
-# **7.245, 7.437**<!-- says: (a) later epochs, train_seconds each (s) --> seconds (printed
-# above): read the margin beside that spread, from one run. Look at the
-# table's later rows for the gap after each further epoch. The cross marks where the
-# figure's straight lines between epochs cross: drawn, not measured.
+# total)**<!-- says: (b)'s total against (a)'s after epoch 1 -->. Look at the table's
+# later rows for the gap after each further epoch.
 
 # %% [markdown]
 # **How the two pipelines get the same batches.** `SeededShuffle` is a *sampler*: what a
@@ -1674,8 +1607,30 @@ print(inspect.getsource(DeviceTensorLoader.__iter__))
 # %% [markdown]
 # ## Appendix C: Section 7's number formats and compiling
 #
-# This appendix extends section 7: its number formats, which types autocast uses, and
-# `fit` with `torch.compile`.
+# This appendix extends section 7: how alike the arms predict, its number formats, which
+# types autocast uses, and `fit` with `torch.compile`.
+#
+# **Do the arms predict alike?** Section 7's table gives each arm's validation accuracy
+# after the last round, from one seed. The next cell counts the validation images each arm
+# labels unlike `float32`:
+
+# %%
+predicted = {}  # arm -> its final predictions on the validation images
+for arm in arms:
+    with torch.no_grad():  # as fit's evaluation: eval mode, no gradients
+        arms[arm]["model"].eval()
+        logits = [arms[arm]["model"](images) for images, _ in b_val]
+        predicted[arm] = torch.cat(logits).argmax(dim=1)
+for arm in speed_ups_of:  # the other arms, one by one against float32
+    differ = (predicted[arm] != predicted["float32"]).sum().item()
+    print(f"{arm}, validation predictions unlike float32's: {differ:,} of {len(predicted[arm]):,}")
+del logits, predicted
+
+# %% [markdown]
+# Of 10,000 validation predictions, compiled's differed from `float32`'s in
+# **1**<!-- output: compiled, validation predictions unlike float32's -->, bfloat16
+# autocast's in
+# **11**<!-- output: bfloat16 autocast, validation predictions unlike float32's -->.
 #
 # **The three float types.** `torch.finfo` gives each type's range and its relative step
 # (`eps`, the gap between 1 and the next number: about 10 to the power of minus the
@@ -1802,7 +1757,7 @@ elif not autocast_runs_in(device, torch.float16):
     )
 else:
     seed_everything(0)
-    half_train = wide_batches()  # the batches of section 7's ways
+    half_train = wide_batches()  # the batches of section 7's arms
     half_model = to_device(
         MixedPrecisionMLP(28 * 28, [1024, 1024], 10, dtype=torch.float16), device
     )

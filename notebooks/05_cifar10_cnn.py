@@ -28,9 +28,10 @@
 # **By the end of this lesson you can**
 # - load an image-folder dataset, normalise it per channel and keep it on the device;
 # - work out the output shapes of convolutions and pooling by hand;
-# - train a small CNN, compare it with an MLP trained the same way, and test why it wins;
-# - build a ResNet-9 (batch norm, residual blocks) and check its training recipe's parts
-#   (augmentation, Adam, one-cycle) by hand;
+# - train a small CNN, compare it with an MLP trained the same way (one seed each), and
+#   test with a shuffled-pixel control why the CNN led;
+# - build a ResNet-9 (batch norm, residual blocks) and its training recipe (augmentation,
+#   Adam, one-cycle, weight decay, clipping);
 # - train that ResNet-9 on all the training images and decide test-time augmentation on
 #   validation;
 # - test each final model once, then inspect its mistakes, and save and reload it.
@@ -43,7 +44,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 443 s with a peak memory of 1095 MB. The course's
+# > 2 threads); the whole lesson ran in 370 s with a peak memory of 1163 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -132,7 +133,7 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 # As in lesson 04, decode the images once, before training: as `ImageFolder`'s `loader`,
 # `decode_image` reads each file straight into a `uint8` tensor, a quarter of `float32`'s
 # memory. The cell times that one decoding
-# (8.2 s<!-- output: decoding the training images once (seconds) --> in the run shown), paid
+# (5.3 s<!-- output: decoding the training images once (seconds) --> in the run shown), paid
 # once rather than every epoch. Lesson 04 timed a `DataLoader` that transforms each image every
 # epoch; this lesson times no such loader.
 #
@@ -463,9 +464,9 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 22.7 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 19.8 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
-# hand) shows where it struggles (Appendix B asks: are animals harder?):
+# hand) shows where it struggles:
 
 # %%
 cnn_predictions, cnn_truth = predict(cnn, val_loader)  # predicted and true labels
@@ -506,8 +507,8 @@ show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer ma
 
 # %% [markdown]
 # On the car, 76%<!-- output: first-layer values that are 0 on the car --> of
-# first-layer values are 0: the ReLU cut every negative value (second-layer channels:
-# Appendix B). Look for maps that respond where the image changes sharply.
+# first-layer values are 0: the ReLU cut every negative value. Look for maps that respond
+# where the image changes sharply (Appendix B looks at the second layer and the classes).
 
 # %% [markdown]
 # ## 5. Why an MLP does worse
@@ -526,7 +527,9 @@ def build_mlp() -> nn.Module:
     return MLP(3 * 32 * 32, [512, 256], 10)
 
 
-release_memory()  # hands freed memory back: the lesson's budget is 1.5 GB (README.md)
+# Hands freed memory back: the lesson keeps to the course's budget of 1.5 GB (README.md),
+# below the 2 GB that the course outline allows.
+release_memory()
 seed_everything(0)
 mlp = to_device(build_mlp(), device)
 mlp_history = fit(  # training_batches() from seed 0, as for the CNN
@@ -586,7 +589,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 1.10<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 1.01<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN on this CPU. The CNN's lead over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points.
@@ -657,27 +660,23 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # %% [markdown]
 # ## 6. ResNet-9 and its training recipe
 #
-# This section builds ResNet-9 and checks each part of its training recipe by hand;
-# section 7 trains it on all the training images. (Which parts a short run can detect:
-# Appendix C.)
+# This section builds ResNet-9 and the parts of its training recipe; section 7 trains it
+# on all the training images.
 #
 # ResNet-9 and its recipe rest on three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the added `x` is a
 #   path for the gradient past `f`. In the next cell, before any training, it kept the
-#   gradient that a plain stack at PyTorch's default initialisation lost; a plain stack
-#   initialised the He way kept it too;
+#   gradient that a plain stack at PyTorch's default initialisation lost;
 # - **augmentation**: random crops and flips vary each image every epoch, so memorising
 #   should pay less (exercise 1 looks for it).
 #
 # **A residual block's path for the gradient.** An untrained stack of 21 convolutions
-# with ReLU and no batch norm, three ways: plain, at PyTorch's default initialisation;
-# with `x + f(x)` around each pair; and plain, re-initialised the *He* way
-# (`kaiming_normal_`: weights with a spread of √(2 / inputs per output), meant to keep a
-# ReLU stack's signal in range; biases 0). One backward pass of a loss on 32 validation
-# images compares the gradient that reaches the first convolution with the one that
-# reaches the last. Nothing is trained.
+# with ReLU and no batch norm, at PyTorch's default initialisation, two ways: plain, and
+# with `x + f(x)` around each pair. One backward pass of a loss on 32 validation images
+# compares the gradient that reaches the first convolution with the one that reaches the
+# last. Nothing is trained.
 
 
 # %%
@@ -712,17 +711,20 @@ def deep_stack(residual: bool, he_init: bool = False, pairs: int = 10) -> nn.Seq
     return stack
 
 
-stacks = (("plain", False, False), ("residual", True, False), ("He-initialised plain", False, True))
-release_memory()  # room for the stacks' activations, within the lesson's memory budget
-with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
-    stack_batch = normalise(val_images[:32].to(device))
-    for name, residual, he_init in stacks:
+def gradient_ratio(residual: bool, he_init: bool = False) -> float:
+    """A fresh deep_stack's first-convolution gradient length over its last's, after one
+    backward pass of a loss on 32 validation images."""
+    with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
         stack = to_device(deep_stack(residual, he_init), device)
-        stack(stack_batch).square().mean().backward()  # any loss of the output will do
+        stack(normalise(val_images[:32].to(device))).square().mean().backward()  # any loss
         convolutions = [m for m in stack.modules() if isinstance(m, nn.Conv2d)]
         first, last = convolutions[0].weight.grad.norm(), convolutions[-1].weight.grad.norm()
-        print(f"{name} stack, first layer's gradient / last's: {first / last:.2g}")
-del stack, stack_batch, convolutions
+        return (first / last).item()
+
+
+release_memory()  # room for the stacks' activations, within the lesson's memory budget
+for name, residual in (("plain", False), ("residual", True)):
+    print(f"{name} stack, first layer's gradient / last's: {gradient_ratio(residual):.2g}")
 
 # %% [markdown]
 # At PyTorch's default initialisation, the plain stack's first-layer gradient was
@@ -730,12 +732,9 @@ del stack, stack_batch, convolutions
 # With the additions it was
 # 3.6<!-- output: residual stack, first layer's gradient / last's --> times the last's:
 # each `x + f(x)` passes the gradient back through its `x` path unchanged and adds `f`'s
-# share to it, so here the first layer's gradient even grew. The
-# He-initialised plain stack, without additions, kept its gradient about as well:
-# 0.67<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
-# the last's. So at the start the additions are one way to keep the gradient, not the
-# only one. He et al. (2016) introduced them because deeper plain networks trained
-# *worse* than shallower ones, even with batch
+# share to it, so here the first layer's gradient even grew. He et al. (2016) introduced
+# the additions because deeper plain networks trained *worse* than shallower ones, even
+# with batch
 # norm<!-- source: He et al., arXiv 1512.03385, section 4.1, plain nets with BN --> (the
 # *degradation* problem); this demo does not train.
 #
@@ -916,70 +915,16 @@ show_batch(
 )
 
 # %% [markdown]
-# **The training.** Section 7's training uses these parts, each with its aim:
-# - *Adam*: scales each weight's step by its own gradient history (by hand next);
-# - *one-cycle* (`fit_one_cycle`), meant to train at a large rate mid-run without an
-#   unstable start: the rate rises to a peak, then falls (section 7 plots it and checks it
-#   by hand);
-# - *weight decay*, meant to keep the weights small: adds 1e-4 times each weight to its
-#   gradient. With Adam this is *coupled* decay (added to the gradient, not AdamW's separate
-#   shrinking). On a fresh network's first batch its term was
+# **The training.** Section 7's training uses these parts, each with its aim (Appendix E
+# checks Adam and one-cycle by hand against PyTorch):
+# - *Adam*: scales each weight's step by its own gradient history;
+# - *one-cycle* (`fit_one_cycle`): the rate rises to a peak, then falls, meant to train at
+#   a large rate mid-run without an unstable start (section 7 plots it);
+# - *weight decay*: adds 1e-4 times each weight to its gradient, meant to keep the weights
+#   small; on a fresh network's first batch that term was
 #   0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-#   gradient's length (printed in Appendix C, which also measures its effect on short runs);
+#   gradient's length (printed in Appendix C);
 # - *gradient clipping*: caps each gradient value at 0.1.
-#
-# **Adam by hand.** Adam (lesson 03 used it in a line) keeps two running averages for each
-# weight: one of its gradient, which at each step keeps a share *beta1* =
-# 0.9<!-- source: PyTorch docs, torch.optim.Adam, default betas=(0.9, 0.999) --> of the
-# old average, and one of the gradient's square (beta2 = 0.999). Both start at 0, so
-# *bias correction* divides them at step t by 1 − beta1^t and 1 − beta2^t. Each step moves
-# the weight by the learning rate times the corrected first average over the square root
-# of the corrected second (plus eps = 1e-8): the gradient's scale cancels. By hand, with
-# PyTorch's defaults, on two weights whose gradients are always 1,000 and 0.001, at a rate
-# of 0.01:
-
-# %% tags=["nbval-check-output"]
-adam_gradient = torch.tensor([1000.0, 0.001])  # the same at every step: one huge, one tiny
-beta1, beta2, adam_eps, adam_lr = 0.9, 0.999, 1e-8, 0.01  # PyTorch's defaults; the rate
-adam_by_hand, adam_m, adam_v = torch.zeros(2), torch.zeros(2), torch.zeros(2)
-adam_weights = nn.Parameter(torch.zeros(2))
-adam = torch.optim.Adam([adam_weights], lr=adam_lr)
-adam_steps = []  # each step's change of the two weights, by hand
-for t in (1, 2, 3):
-    adam_m = beta1 * adam_m + (1 - beta1) * adam_gradient  # the gradient's running average
-    adam_v = beta2 * adam_v + (1 - beta2) * adam_gradient**2  # its square's running average
-    m_hat, v_hat = adam_m / (1 - beta1**t), adam_v / (1 - beta2**t)  # the bias correction
-    adam_steps.append(-adam_lr * m_hat / (v_hat.sqrt() + adam_eps))
-    adam_by_hand = adam_by_hand + adam_steps[-1]
-    adam_weights.grad = adam_gradient.clone()
-    adam.step()
-print(f"Adam by hand matches torch.optim.Adam: {torch.allclose(adam_by_hand, adam_weights)}")
-for index, gradient in enumerate(adam_gradient.tolist()):
-    sizes = ", ".join(f"{abs(step[index]):.4f}" for step in adam_steps)
-    print(f"weight with gradient {gradient:g}, its 3 step sizes: {sizes}")
-# The first step without the correction: the averages after one step, 0.1 g and 0.001 g².
-first_m, first_v = (1 - beta1) * adam_gradient, (1 - beta2) * adam_gradient**2
-uncorrected = first_m / (first_v.sqrt() + adam_eps)  # in learning rates
-ratios = ", ".join(f"{ratio:.2f}" for ratio in uncorrected.tolist())
-print(f"first step without bias correction, in learning rates: {ratios}")
-
-# %% [markdown]
-# The hand version matches PyTorch's:
-# **True**<!-- says: Adam by hand matches torch.optim.Adam -->. Both weights moved
-# **0.0100**<!-- output: weight with gradient 1000, its 3 step sizes --> and
-# **0.0100**<!-- output: weight with gradient 0.001, its 3 step sizes --> at their first
-# step: the learning rate, for gradients a million times apart. Without the correction,
-# the first step would have been
-# 3.16<!-- output: first step without bias correction, in learning rates --> learning
-# rates.
-#
-# One-cycle (built on PyTorch's `OneCycleLR`) also moves Adam's beta1 against the rate, from
-# 0.95<!-- source: PyTorch docs, torch.optim.lr_scheduler.OneCycleLR, max_momentum=0.95 -->
-# at the start down to
-# 0.85<!-- source: PyTorch docs, torch.optim.lr_scheduler.OneCycleLR, base_momentum=0.85 -->
-# at the peak and back, by its default
-# `cycle_momentum=True`<!-- source: PyTorch docs, OneCycleLR, cycle_momentum=True -->
-# (this lesson prints no beta1).
 #
 # Weight decay and clipping, by hand, against PyTorch:
 
@@ -1004,30 +949,30 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 #
 # Section 6's network and its full recipe (one-cycle peaking at `peak_rate`, Adam, weight
 # decay 1e-4, clipping at 0.1, crops and flips, batches of 128), on all 45,000 training
-# images. On a CPU or an Apple GPU it is width 8, for 3 epochs. On a CUDA GPU it is width
-# 64 (section 6's layer table) for 16 epochs, in channels-last and, where the GPU has
-# bfloat16 units, under lesson 04's bfloat16 autocast (the second cell below). Appendix D
-# covers the GPU run and the course outline's 90%<!-- source: course outline, lesson 05 -->
-# goal, which no run on this page reaches.
+# images. On a CPU or an Apple GPU it is width 8, for 3 epochs: the run shown. For a CUDA
+# GPU the code sets width 64 (section 6's layer table) and 16 epochs, in channels-last and,
+# where the GPU has bfloat16 units, under lesson 04's bfloat16 autocast (the second cell
+# below); those settings were not run here. Appendix D covers them and the course outline's
+# 90%<!-- source: course outline, lesson 05 --> goal, which no run on this page reaches.
 
 
 # %%
 on_gpu = device.type == "cuda"
 resnet_width = 64 if on_gpu else 8  # also exercise 2's largest width
 if on_gpu:
-    resnet_epochs = full_or_smoke(full=16, smoke=1)  # lower it if too slow (Appendix D)
+    resnet_epochs = full_or_smoke(full=16, smoke=1)  # lower it if too slow
 else:
     resnet_epochs = full_or_smoke(full=3, smoke=1)
 network_name = f"ResNet-9, width {resnet_width}"
 print(f"{network_name}, epochs: {resnet_epochs}")
-peak_rate = 0.01  # one-cycle's peak learning rate (exercise 2's and Appendix C's too)
+peak_rate = 0.01  # one-cycle's peak learning rate (exercise 2's too)
 # The sample: the first 3,000 training images, which the exercises and Appendix C train on.
 sample_size = full_or_smoke(full=3_000, smoke=500)
 sample_images, sample_labels = train_images[:sample_size], train_labels[:sample_size]
 
 
 # %%
-# (for a CUDA GPU: run it, skip reading; Appendix D explains) `build_network`, section 7's
+# (for a CUDA GPU: run it, skip reading) `build_network`, section 7's
 # network: a plain float32 ResNet-9 off a CUDA GPU.
 from course_utils.device import bfloat16_support
 
@@ -1091,7 +1036,7 @@ plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 # The width-8 ResNet-9 (section 6's network, narrower) and the full recipe, trained for
 # 1,056<!-- output: ResNet-9, width 8, training steps --> steps on all the training
 # images, reached **74.1%**<!-- output: ResNet-9 validation accuracy --> validation
-# accuracy in 88 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
+# accuracy in 70 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
 # CPU (one run, seed 0). In the figure, the training loss is each epoch's average over
 # augmented batches in train mode, taken while the weights changed; the validation loss
 # is measured on plain images in eval mode after the epoch, so the two are not measured
@@ -1102,10 +1047,7 @@ plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 # %% [markdown]
 # **One-cycle's learning rate.** Each epoch of `network_history` keeps, under `lrs`, the
 # rate of every step of that run. Look for it to climb to `peak_rate` early, then fall
-# almost to 0. **By hand** (the cell after the plot): `fit_one_cycle` gives PyTorch's
-# `OneCycleLR` the peak and the step count; its defaults start at peak / 25, rise along a
-# cosine to the peak over the first 0.3 of the steps, then fall along a cosine to start /
-# 10,000.
+# almost to 0.
 
 # %%
 one_cycle_rates = [lr for epoch in network_history for lr in epoch["lrs"]]  # every step's
@@ -1119,22 +1061,6 @@ fig, lr_ax = plt.subplots(figsize=(6, 3), layout="constrained")
 lr_ax.plot(one_cycle_rates)
 lr_ax.set(xlabel="training step", ylabel="learning rate", title=f"one-cycle, {network_name}")
 plt.show()
-
-# %%
-# Five of the run's steps by hand. A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)):
-# low is the end of its side (the start or the end), a the step's distance from the peak
-# step, as a share of that side.
-# The peak sits 30% of the way through the N steps. Counting steps from 0, PyTorch's
-# OneCycleLR puts it at step 0.3 N - 1 (it need not be a whole step).
-cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1
-same = True
-for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
-    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
-    low = peak_rate / 25 / (1 if rising else 1e4)
-    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
-    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
-    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
-print(f"one-cycle's rates by hand equal the schedule's: {same}")
 
 # %% [markdown]
 # **Test-time augmentation** (`TestTimeAugmentation`) averages the logits over four views:
@@ -1186,12 +1112,11 @@ with eval_mode(network):
 # channel's standard deviation on average. The prediction by hand matches:
 # **True**<!-- says: prediction by hand, the mean of the 4 views' logits -->.
 #
-# **Does it help?** Four views cost four forward passes, so the validation set decides.
-# Only the *disagreements*, the n validation images that exactly one way (with or without
-# the views) gets right, can move the gain. Were the views no better, each would be a coin
-# toss, +1 or −1 image, so the gain would have a standard deviation of √n images. Keep
-# the views only if they gain more than 2 √n images, which chance alone passes about
-# 2.3%<!-- source: the normal distribution, 1 - Φ(2) = 0.0228 --> of the time.
+# **Does it help?** Four views cost four forward passes, so the validation set decides:
+# keep them only if they gain more than 2 √n images, n being the number of validation
+# images that exactly one way (with or without the views) gets right. Were the views no
+# better, each of those n would be a coin toss, so the gain would have a standard
+# deviation of √n images.
 
 # %%
 plain_predictions, plain_truth = predict(network, val_loader)
@@ -1214,19 +1139,17 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 # In this one run (seed 0) the views gained
 # 1.6<!-- output: test-time augmentation, gain (points) --> points against a
 # bar of 0.7<!-- output: noise level of the gain (two standard deviations) --> points
-# (2 √n as points of the validation set, from n =
-# 346<!-- output: validation images only one of the two gets right --> disagreements), so
+# (n = 346<!-- output: validation images only one of the two gets right -->), so
 # the rule chose to **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
-# A gain inside the bar might not repeat, so the rule can keep the lower-scoring option.
 
 # %% [markdown]
 # ## 8. The test set, once
 #
 # Every choice this lesson's own runs made used validation scores; section 7's recipe was
-# chosen outside this lesson (Appendix C tests which of its parts short runs can detect).
-# Each final model now meets the test set once: choosing by test accuracy would make it a
-# second, flattering validation set. Still, the test set is not perfectly fresh: the
-# course's benchmark looked at test scores of this recipe (Appendix A).
+# chosen outside this lesson. Each final model now meets the test set once: choosing by
+# test accuracy would make it a second, flattering validation set. Still, the test set is
+# not perfectly fresh: the course's benchmark looked at test scores of this recipe
+# (Appendix A).
 
 # %%
 release_memory()
@@ -1333,9 +1256,11 @@ print(f"weights reloaded by hand equal the saved ones: {same_weights}")
 del reloaded_by_hand, saved_weights, reloaded_weights
 
 # %% [markdown]
-# `save_checkpoint` adds the network's name, the classes and the accuracy, and records
-# whether to wrap the reloaded network for test-time augmentation. The cell first counts the
-# wrapper's parameters beyond its network's.
+# `save_checkpoint` adds the network's name, the classes and the accuracy. The checkpoint
+# holds only the plain network's weights, so it also stores a flag,
+# `test_time_augmentation`: True if section 7's rule chose the four views, and whoever
+# reloads the network should then wrap it in `TestTimeAugmentation` again. The cell first
+# counts the wrapper's parameters beyond its network's.
 
 # %%
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
@@ -1385,28 +1310,30 @@ print(
 #   convolution reuses its small filters at every position: a linear layer with the same
 #   inputs and outputs needs about
 #   41,405<!-- output: linear parameters per convolution parameter --> times its weights.
-# - **Why the CNN beats the MLP.** In this run (seed 0; same epochs, batches and rate)
-#   the small CNN led the MLP by
+# - **Why the CNN led the MLP.** In this run (one seed per model; same epochs, batches and
+#   rate) the small CNN led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
-#   points. Shuffling the pixel positions scrambles neighbourhoods; it turned the lead into
+#   points. The evidence for why is the shuffled-pixel control, also one seed per model:
+#   scrambling the neighbourhoods turned the lead into
 #   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-#   points (one seed per model). For an MLP the shuffle only reorders its inputs, which its
-#   first layer could match (not checked).
+#   points. For an MLP the shuffle only reorders its inputs, which its first layer could
+#   match (not checked).
 # - **Batch norm's two modes.** Train mode normalises each channel with the batch's own
 #   mean and variance and moves running averages a tenth of the way towards them; eval
 #   mode uses the running averages, so an image's output does not depend on its batch.
 # - **Residual blocks** output `x + f(x)`: the added `x` is a path for the gradient past
 #   `f`. At initialisation, in a stack without batch norm, it kept the gradient that a plain
-#   stack lost at PyTorch's default initialisation; He's initialisation kept it too.
+#   stack lost at PyTorch's default initialisation; He's initialisation kept it too
+#   (Appendix E).
 # - **Augmentation.** Random crops after padding by 4 and flips give each image 162
 #   possible views, so memorising should pay less; exercise 1 removes it and looks for
 #   overfitting.
 # - **Adam and one-cycle.** Adam scales each weight's step by its own gradient history;
-#   one-cycle raises the rate to a peak, then lowers it almost to 0. Both were checked by
-#   hand against PyTorch.
+#   one-cycle raises the rate to a peak, then lowers it almost to 0. Appendix E checks
+#   both by hand against PyTorch.
 # - **ResNet-9 on this CPU.** Width 8 with the full recipe, 3 epochs on all the training
 #   images: **74.1%**<!-- output: ResNet-9 validation accuracy --> on validation in
-#   88 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
+#   70 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
 #   Test-time augmentation was chosen on validation
 #   (75.8%<!-- output: validation accuracy with test-time augmentation --> with it): the
 #   rule chose to **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
@@ -1515,6 +1442,8 @@ if exercise_1_passed:  # the next two cells run only on a pass too
 if exercise_1_passed:
     # Each run's figures. Its rise: the last 3 epochs' mean validation loss (fewer if the run
     # has fewer) minus the lowest, a mean so that one epoch's wobble does not set it alone.
+    # overfitting_summary returns a dict of one run's figures read from its history (final
+    # losses and accuracy, the lowest validation loss and its epoch, the rise).
     runs = {label: overfitting_summary(history) for label, history in overfit_histories.items()}
     for label, run in runs.items():  # one line for each figure that the text quotes
         print(f"{label}, final validation loss: {run['final_val_loss']:.2f}")
@@ -1560,6 +1489,8 @@ if exercise_1_passed:
     print(f"loss on its own images, the augmented model's against the plain's: {fitted_words}")
     gap_words = "larger" if gaps["plain"] > gaps["augmented"] else "not larger"
     print(f"validation minus own-image loss, plain model against augmented: {gap_words}")
+    # wrong_answers returns a dict on a model's wrong answers over a loader: their count,
+    # their mean confidence (softmax probability of the chosen class) and their mean loss.
     confidence = {}  # each model's mean confidence on its wrong validation answers
     for label, trained in overfit_models.items():
         confidence[label] = wrong_answers(trained, val_loader)["confidence"]
@@ -1708,8 +1639,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.82 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 2.12 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
+# 0.73 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.69 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
 # run, timed once per width. The epoch lines above give both epochs' seconds, validation
 # included. Look for the seconds to grow far less than the parameters. Python's fixed
 # cost per step is one possible reason; it was not measured.
@@ -2135,10 +2066,11 @@ show_batch(patches.float() / 255, nrow=8, title="where six second-layer channels
 # (`recipe_seeds`) on the *sample*, the first 3,000 training images, with augmentation, in
 # five recipes, each adding one thing to the one before except runs 2 and 5: (1) Adam at a
 # constant rate of 0.005 (`fit`), half of one-cycle's peak; (2) one-cycle peaking at 0.01,
-# three changes at once (the rate's shape, Adam's beta1, `fit_one_cycle` for `fit`); (3) plus
-# weight decay; (4) plus clipping: the full recipe; (5) the full recipe without batch norm,
-# each convolution given a bias instead. `small_resnet_and_loader` seeds, then builds a run's
-# model and loader; `train_small_resnet` trains one run.
+# three changes at once (the rate's shape, Adam's beta1 as Appendix E explains,
+# `fit_one_cycle` for `fit`); (3) plus weight decay; (4) plus clipping: the full recipe;
+# (5) the full recipe without batch norm, each convolution given a bias instead.
+# `small_resnet_and_loader` seeds, then builds a run's model and loader;
+# `train_small_resnet` trains one run.
 
 # %%
 from course_utils.layers import remove_batch_norm
@@ -2261,12 +2193,15 @@ print(f"one-cycle, its seeds' changes up to (points): {max(one_cycle):+.2f}")
 # 0.04<!-- output: weight decay, smallest drop of a seed (points) --> to
 # 1.68<!-- output: weight decay, largest drop of a seed (points) --> points, each change
 # comparing two runs from the same seed, in runs
-# 48<!-- output: steps per recipe run --> steps long. One-cycle's three changes moved
+# 48<!-- output: steps per recipe run --> steps long. One-cycle's three changes, which
+# also change the rate at every step (a constant 0.005 against a cycle peaking at 0.01),
+# moved
 # 1<!-- output: one-cycle, 3 changes (2 vs 1) --> of 5 seeds down, and its seeds' changes
 # ran from
 # -1.32<!-- output: one-cycle, its seeds' changes from (points) --> to
 # +9.26<!-- output: one-cycle, its seeds' changes up to (points) --> points. Clipping moved
 # 2<!-- output: clipping (4 vs 3) --> of 5 seeds down; the whole recipe against run 1,
+# which makes one-cycle's changes, weight decay and clipping at once,
 # 2<!-- output: the recipe, 5 changes (4 vs 1) --> of 5.
 # What one-cycle, weight decay and clipping do over a long run was not tested here. This
 # course's recipe was chosen outside this lesson; section 7 and
@@ -2289,7 +2224,10 @@ del fresh, first_batch_loader, gradients, decay_term
 # Weight decay's term was
 # 0.013%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
 # gradient's length: coupled with Adam, this lesson's weight decay is tiny next to the
-# gradient (on one batch of an untrained network).
+# gradient (on one batch of an untrained network). Even a change this small can move a
+# short run's final accuracy through its trajectory alone (the weights take another path
+# from the first step on), and 5 seeds cannot tell that from an effect of decay: the
+# second table's weight-decay row does not show that decay itself lowers accuracy.
 
 # %% [markdown]
 # ## Appendix D: section 7 on a GPU
@@ -2299,14 +2237,15 @@ del fresh, first_batch_loader, gradients, decay_term
 # This appendix extends section 7. ResNet-9's widths in this lesson: 8 in Appendix C on every
 # device and in section 7 on a CPU, 2 to 8 in exercise 2, 16 in the benchmark, 64 on a CUDA GPU.
 #
-# **Width 64 on a CUDA GPU.** There, section 7 trains section 6's ResNet-9 at width 64
-# for `resnet_epochs` (16) epochs with the full recipe, channels-last weights (each
-# pixel's channels stored side by side) and, where `bfloat16_support` finds bfloat16
-# units, lesson 04's bfloat16 autocast. Section 7's `build_network` (the cell for a CUDA
-# GPU) sets both: it asks `bfloat16_support`, picks `MixedPrecisionResNet9` (ResNet-9
-# with its forward pass under autocast, its logits returned as float32) where the units
-# exist, and moves the weights to channels-last. This page's outputs come from a CPU, so
-# they do not show the course outline's
+# **Width 64 on a CUDA GPU.** There, section 7's code sets section 6's ResNet-9 to width
+# 64 and `resnet_epochs` to 16, with the full recipe, channels-last weights (each pixel's
+# channels stored side by side) and, where `bfloat16_support` finds bfloat16 units,
+# lesson 04's bfloat16 autocast: the code's settings for a CUDA GPU, not run here.
+# Section 7's `build_network` (the cell for a CUDA GPU) sets both: it asks
+# `bfloat16_support`, picks `MixedPrecisionResNet9` (ResNet-9 with its forward pass under
+# autocast, its logits returned as float32) where the units exist, and moves the weights
+# to channels-last. This page's outputs come from a CPU, so they do not show the course
+# outline's
 # 90%<!-- source: course outline, lesson 05 --> goal.
 # An earlier version of the lesson, run once as a script on an NVIDIA H200 with PyTorch
 # 2.11, trained it for
@@ -2324,3 +2263,107 @@ del fresh, first_batch_loader, gradients, decay_term
 # 94%<!-- source: arXiv 2404.00498 (airbench94.py) --> test accuracy in
 # 3.83 seconds<!-- source: github.com/KellerJordan/airbench README (airbench94.py) --> on
 # one NVIDIA A100.
+
+# %% [markdown]
+# ## Appendix E: the recipe's parts by hand
+#
+# *Optional: read after the exercises.*
+#
+# This appendix extends sections 6 and 7: He's initialisation, Adam and one-cycle, each
+# checked by hand.
+#
+# **He's initialisation.** Section 6's plain stack of 21 convolutions, at PyTorch's default
+# initialisation, passed its first layer
+# 1.1e-09<!-- output: plain stack, first layer's gradient / last's --> times the last
+# layer's gradient. The same plain stack, without additions, re-initialised the *He* way
+# (`deep_stack(..., he_init=True)`: `kaiming_normal_` weights with a spread of
+# √(2 / inputs per output), meant to keep a ReLU stack's signal in range; biases 0), goes
+# through section 6's one backward pass:
+
+# %%
+release_memory()
+he_ratio = gradient_ratio(residual=False, he_init=True)  # section 6's function
+print(f"He-initialised plain stack, first layer's gradient / last's: {he_ratio:.2g}")
+
+# %% [markdown]
+# The He-initialised plain stack kept its gradient:
+# 0.67<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
+# the last's. So at the start the additions are one way to keep the gradient, not the
+# only one.
+#
+# **Adam by hand.** Adam (lesson 03 used it in a line) keeps two running averages for each
+# weight: one of its gradient, which at each step keeps a share *beta1* =
+# 0.9<!-- source: PyTorch docs, torch.optim.Adam, default betas=(0.9, 0.999) --> of the
+# old average, and one of the gradient's square (beta2 = 0.999). Both start at 0, so
+# *bias correction* divides them at step t by 1 − beta1^t and 1 − beta2^t. Each step moves
+# the weight by the learning rate times the corrected first average over the square root
+# of the corrected second (plus eps = 1e-8): the gradient's scale cancels. By hand, with
+# PyTorch's defaults, on two weights whose gradients are always 1,000 and 0.001, at a rate
+# of 0.01:
+
+# %% tags=["nbval-check-output"]
+adam_gradient = torch.tensor([1000.0, 0.001])  # the same at every step: one huge, one tiny
+beta1, beta2, adam_eps, adam_lr = 0.9, 0.999, 1e-8, 0.01  # PyTorch's defaults; the rate
+adam_by_hand, adam_m, adam_v = torch.zeros(2), torch.zeros(2), torch.zeros(2)
+adam_weights = nn.Parameter(torch.zeros(2))
+adam = torch.optim.Adam([adam_weights], lr=adam_lr)
+adam_steps = []  # each step's change of the two weights, by hand
+for t in (1, 2, 3):
+    adam_m = beta1 * adam_m + (1 - beta1) * adam_gradient  # the gradient's running average
+    adam_v = beta2 * adam_v + (1 - beta2) * adam_gradient**2  # its square's running average
+    m_hat, v_hat = adam_m / (1 - beta1**t), adam_v / (1 - beta2**t)  # the bias correction
+    adam_steps.append(-adam_lr * m_hat / (v_hat.sqrt() + adam_eps))
+    adam_by_hand = adam_by_hand + adam_steps[-1]
+    adam_weights.grad = adam_gradient.clone()
+    adam.step()
+print(f"Adam by hand matches torch.optim.Adam: {torch.allclose(adam_by_hand, adam_weights)}")
+for index, gradient in enumerate(adam_gradient.tolist()):
+    sizes = ", ".join(f"{abs(step[index]):.4f}" for step in adam_steps)
+    print(f"weight with gradient {gradient:g}, its 3 step sizes: {sizes}")
+# The first step without the correction: the averages after one step, 0.1 g and 0.001 g².
+first_m, first_v = (1 - beta1) * adam_gradient, (1 - beta2) * adam_gradient**2
+uncorrected = first_m / (first_v.sqrt() + adam_eps)  # in learning rates
+ratios = ", ".join(f"{ratio:.2f}" for ratio in uncorrected.tolist())
+print(f"first step without bias correction, in learning rates: {ratios}")
+
+# %% [markdown]
+# The hand version matches PyTorch's:
+# **True**<!-- says: Adam by hand matches torch.optim.Adam -->. Both weights moved
+# **0.0100**<!-- output: weight with gradient 1000, its 3 step sizes --> and
+# **0.0100**<!-- output: weight with gradient 0.001, its 3 step sizes --> at their first
+# step: the learning rate, for gradients a million times apart. Without the correction,
+# the first step would have been
+# 3.16<!-- output: first step without bias correction, in learning rates --> learning
+# rates.
+#
+# **One-cycle by hand.** `fit_one_cycle` gives PyTorch's `OneCycleLR` the peak and the
+# step count; its defaults start at peak / 25, rise along a cosine to the peak over the
+# first 0.3 of the steps, then fall along a cosine to start / 10,000. Five steps of
+# section 7's run, by hand, against the rates it recorded (`one_cycle_rates`):
+
+# %%
+# A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)): low is the end of its side
+# (the start or the end), a the step's distance from the peak step, as a share of that
+# side. The peak sits 30% of the way through the N steps: counting steps from 0, PyTorch's
+# OneCycleLR puts it at step 0.3 N - 1 (it need not be a whole step).
+cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1
+same = True
+for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
+    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
+    low = peak_rate / 25 / (1 if rising else 1e4)
+    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
+    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
+    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
+print(f"one-cycle's rates by hand equal the schedule's: {same}")
+
+# %% [markdown]
+# The rates by hand equal the schedule's:
+# **True**<!-- says: one-cycle's rates by hand equal the schedule's -->.
+#
+# One-cycle (built on PyTorch's `OneCycleLR`) also moves Adam's beta1 against the rate, from
+# 0.95<!-- source: PyTorch docs, torch.optim.lr_scheduler.OneCycleLR, max_momentum=0.95 -->
+# at the start down to
+# 0.85<!-- source: PyTorch docs, torch.optim.lr_scheduler.OneCycleLR, base_momentum=0.85 -->
+# at the peak and back, by its default
+# `cycle_momentum=True`<!-- source: PyTorch docs, OneCycleLR, cycle_momentum=True -->
+# (this lesson prints no beta1).

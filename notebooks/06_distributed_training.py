@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 62 s with a peak memory of 1440 MB. The course's
+# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1444 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -94,26 +94,22 @@ launch_timeout = 300
 print(f"Smoke mode: {smoke_mode()}; training images: {train_size}; epochs: {num_epochs}")
 
 # %% [markdown]
-# **Plumbing** (run it, skip reading). Processes that train together are launched from a
-# script file, not a notebook cell: this cell finds the lesson's, in `notebooks/scripts/`
-# (`scripts`), and picks where launches run (`machine`; `cpu_only`: section 2). It saves
-# the data every process reads: lesson 03's split (50,000 training and 10,000 validation
-# images, uint8) in one file that each process maps into memory (`data_path`), and 64
-# normalised images (`batch_path`). It defines `normalised` (pixels to floats, as in
-# lesson 03) and `terminal_command` (a launch as typed in a terminal, in `notebooks/`).
+# **Plumbing** (run it, skip reading). Processes that train together run a script file,
+# not a notebook cell: `lesson_scripts` finds the lesson's (`scripts`). `save_mnist_split`
+# saves lesson 03's split (50,000 training and 10,000 validation images, uint8) in one
+# file that every process maps into memory (`data_path`); 64 normalised images go to
+# `batch_path`. With fewer than 2 GPUs, `cpu_only` sends the launches to the CPU
+# (`machine` names where they run). `normalised` turns pixels into floats, as in lesson 03,
+# and `terminal_command` gives a launch as typed in a terminal, in `notebooks/`.
 
 # %%
 import tempfile
 from pathlib import Path
 
-import course_utils
-from course_utils.data import mnist
+from course_utils.data import save_mnist_split
+from course_utils.distributed import lesson_scripts
 
-# The scripts: found from notebooks/, from student/ (the student version), or from the
-# checkout that installed course_utils.
-places = [Path("scripts"), Path("../notebooks/scripts")]
-places.append(Path(course_utils.__file__).resolve().parents[1] / "notebooks" / "scripts")
-scripts = next(place for place in places if place.is_dir())
+scripts = lesson_scripts()  # from notebooks/, student/ or the checkout of course_utils
 gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
 cpu_only = gpus < 2
 # Where the launches run, as the tables below name it: CPUs with gloo, or GPUs with NCCL.
@@ -136,28 +132,15 @@ def normalised(pixels: torch.Tensor) -> torch.Tensor:
     return (pixels.float() / 255 - MNIST_MEAN) / MNIST_STD
 
 
-# The data: a seeded shuffle holds out 10,000 of the 60,000 training images for validation.
 work_folder = Path(tempfile.mkdtemp(prefix="lesson06-"))
-full_train = mnist(train=True)
-order = torch.randperm(60_000, generator=torch.Generator().manual_seed(42))
-train_indices, val_indices = order[:50_000], order[50_000:]
-# The dataset keeps every image in one uint8 tensor, .data: index it, no decoding.
-train_images = full_train.data[train_indices].unsqueeze(1)  # (N, 1, 28, 28) uint8
-data = {
-    "train_images": train_images,
-    "train_labels": full_train.targets[train_indices],
-    "val_images": full_train.data[val_indices].unsqueeze(1),
-    "val_labels": full_train.targets[val_indices],
-}
-data_path = work_folder / "mnist_uint8.pt"
-torch.save(data, data_path)  # the scripts load it with torch.load(..., mmap=True)
-batch_indices = torch.randperm(len(train_images), generator=generator)[:64]
-batch_images = normalised(train_images[batch_indices])
+data_path = save_mnist_split(work_folder)  # the scripts load it with torch.load(..., mmap=True)
+data = torch.load(data_path, mmap=True, weights_only=True)
+batch_indices = torch.randperm(len(data["train_images"]), generator=generator)[:64]
+batch_images = normalised(data["train_images"][batch_indices])
 batch_labels = data["train_labels"][batch_indices]
 batch_path = work_folder / "batch.pt"
 torch.save({"images": batch_images, "labels": batch_labels}, batch_path)
-# From here on the processes read the data from its files; the notebook keeps the batch.
-del full_train, train_images, data
+del data  # from here on the processes read the data from its file; the notebook keeps the batch
 
 # %% [markdown]
 # ## 1. The work of a step, split over processes
@@ -199,9 +182,9 @@ print(f"gradient bytes each process contributes per step: {num_parameters * 4:,}
 # variables: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, and `MASTER_ADDR` and `MASTER_PORT`,
 # where they meet (the **rendezvous**).
 #
-# **Devices.** NCCL expects one GPU per process (PyTorch's documentation; not run here);
-# with fewer than 2 GPUs the launches run on the CPU with gloo, as section 3's always does
-# (`cpu_only=True`).
+# **Devices.** NCCL expects one GPU per process (PyTorch's documentation; not run here).
+# With fewer than 2 GPUs, this lesson runs its processes on the CPU with gloo; its first
+# launch, in the next section, always does.
 
 # %% [markdown]
 # ## 3. Collective calls by hand: `all_reduce` and `broadcast`
@@ -220,7 +203,8 @@ Code(filename=str(scripts / "collectives.py"), language="python")
 # %% [markdown]
 # The course's `run_torchrun` launches the script with `torchrun`'s launcher and captures the
 # processes' output; the cell's last line prints the `torchrun` command to type in
-# `notebooks/` for the same launch.
+# `notebooks/` for the same launch. `cpu_only=True` hides any GPUs from the processes, so
+# they run on the CPU with gloo; later launches pass `cpu_only`, true with fewer than 2 GPUs.
 
 # %%
 from course_utils.distributed import run_torchrun
@@ -417,7 +401,9 @@ for epoch in (0, 1):
 # ## 7. The training script
 #
 # `train_ddp.py` trains lesson 03's MLP in every process, for `num_epochs` epochs (4; 1 in
-# smoke mode). Against lesson 03's loop, what changes (the whole script: Appendix D):
+# smoke mode). Against lesson 03's loop (its section
+# 7<!-- source: lesson 03's training loop, not run here -->), what changes (the whole
+# script: Appendix D):
 #
 # ```diff
 # + with process_group(timeout=60) as group:  # join: rank, world size, device
@@ -436,8 +422,9 @@ for epoch in (0, 1):
 
 # %% [markdown]
 # **The learning rate.** More processes grow the effective batch, and the usual rule
-# would raise the rate with it (not tested here). Here 2 x 64 gives lesson 03's batch
-# (128), so we keep lesson 03's rate (0.2).
+# would raise the rate with it (not tested here). Here 2 x 64 gives lesson 03's batch of
+# 128 (set in its section 1), so we keep its rate of 0.2 (its section
+# 7<!-- source: lesson 03's data loaders and training loop, not run here -->).
 #
 # **Launching.** From a terminal, in `notebooks/`:
 # `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --data … --out …` (the
@@ -475,9 +462,9 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # 95.87%<!-- output: validation accuracy after the last epoch -->, and the copies'
 # weights ended
 # 0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
-# apart; section 5 showed the gap between them closing when DDP wrapped the model. Whether
-# 2 processes train the same model as one does is shown in section 8, whose launches
-# train both from the same weights on the same batches.
+# apart; section 5 showed the gap between them closing when DDP wrapped the model.
+# Section 8's accuracies come from 6 epochs on batches indexed out of tensors, not these 4
+# through a `DataLoader`: do not compare them with this run's.
 
 # %% [markdown]
 # ## 8. When does splitting a step over processes pay?
@@ -487,14 +474,13 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # `compare_arms.py` trains the MLP in three *arms*, from the same weights on the same
 # batches, at effective batches of 128 and 2,048: `1 process, 1 thread` (while rank 1
 # waits at a barrier); `1 process, 2 threads`; and `2 processes, 1 thread each`, under DDP.
-# Every arm indexes each batch out of the tensors in one go (not section 7's image-by-image
-# `DataLoader`), so these times are not `train_ddp.py`'s.
 # Each *round* trains one epoch of every arm, in a rotating order; of 6 rounds (2 in smoke
 # mode) the first, a warm-up, is left out, and a *verdict* names a winner only when every
 # counted round agrees. The tables give each arm's medians over the rounds, and its
-# validation accuracy after the rounds' 6 epochs (section 7's run had 4). At 2,048 an epoch
-# has 16 times fewer steps at the same, untuned learning rate: compare the accuracies only
-# within a batch size.
+# validation accuracy after the rounds' 6 epochs. Every arm indexes each batch out of the
+# tensors in one go, not through section 7's image-by-image `DataLoader`, so these times
+# are not `train_ddp.py`'s. At 2,048 an epoch has 16 times fewer steps at the same, untuned
+# learning rate: compare the accuracies only within a batch size.
 
 # %%
 from course_utils.report import record_result
@@ -528,6 +514,7 @@ small, large = 128, 2 * big_batch  # the two effective batches (2,048 in full mo
 launches = {small: read_arms(work_folder / "arms_128"), large: read_arms(work_folder / "arms_big")}
 # effective batch -> arm -> its rounds against the baseline: each round's speed-up (the
 # baseline's epoch over the arm's), judged as printed, their median and the verdict
+# (Appendix A prints them)
 against_one = {
     batch: {
         arm: arm_speed_ups(figures, arm, ONE_THREAD, digits=SPEED_UP_DIGITS)
@@ -544,26 +531,19 @@ against_two = {
 # %%
 from course_utils.scaling import arms_table
 
-counted = len(launches[small][ONE_THREAD]["epochs"])
-print(f"rounds counted: {counted}")
 # Each arm's medians over the rounds: its epoch, the range of its rounds' epochs, loading
 # its batches (for 2 processes, rank 0's, as its epoch), the rest of the epoch, and its
-# validation accuracy after the rounds (at 2,048 with 128's rate, untuned: not a finding).
+# validation accuracy after the rounds' 6 epochs (not comparable with section 7's, after 4
+# epochs through a DataLoader; at 2,048 with 128's rate, untuned: not a finding).
 for batch, figures in launches.items():
     print(arms_table(figures, f"effective batch {batch}, seconds per epoch on {machine}"))
-# 2 processes' speed-up over each 1-process arm, the median of the rounds' (so not quite the
-# ratio of the median epochs above), and its verdict; Appendix A prints each round against
-# 1 process, 1 thread.
+# The fair comparison, the two ways to use both CPUs: 2 processes' speed-up over 1 process
+# on 2 threads, the median of the rounds', and its verdict.
 for batch in launches:
     fair = against_two[batch]
     print(f"2 processes against 1 process on 2 threads at {batch}, median: {fair.median:.2f}")
     print(f"2 processes against 1 process on 2 threads at {batch}, verdict: {fair.verdict}")
-for batch in launches:
-    over_one = against_one[batch][TWO_PROCESSES]
-    print(f"{TWO_PROCESSES} at {batch}, median speed-up: {over_one.median:.2f}")
-    print(f"{TWO_PROCESSES} at {batch}, verdict: {over_one.verdict}")
-# The headline: the two ways to use both CPUs, 2 processes against 1 process on 2 threads.
-both_cpus = against_two[small]
+both_cpus = against_two[small]  # the headline, at 128
 plainly = {
     "slower in every round": "a second thread beat a second process",
     "faster in every round": "a second process beat a second thread",
@@ -592,55 +572,22 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# 0.39<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 # speed at an effective batch of 128 (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-# 0.70<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**slower in every
-# round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->): on
+# 0.63<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**no clear winner: 0 faster, 1 tied, 4
+# slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
 # these 2 CPUs, at 128,
-# **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->.
-# Against `1 process, 1 thread`, that is 2 CPUs against 1, they ran at
-# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
-# (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
-# 128 and
-# 0.99<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**no clear winner: 1 faster, 4 tied, 0
-# slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at
-# 2,048. In the figure, at 2,048 the 2 processes' loading was
-# **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> than
-# `1 process, 1 thread`'s and their rest
-# **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest -->
-# (Appendix A prints them).
-
-# %%
-from course_utils.scaling import read_arms_json, read_weight_gap
-
-for batch, folder in ((small, "arms_128"), (large, "arms_big")):
-    gap = read_weight_gap(work_folder / folder)  # compare_arms.py's, after the rounds
-    name = f"effective batch {batch}"
-    print(f"{name}, largest weight difference, 1 process against 2: {gap:.1e}")
-    # For scale: the 1 process's largest weight, in absolute value.
-    largest = read_arms_json(work_folder / folder)["largest_weight"]
-    print(f"{name}, largest absolute weight, 1 process: {largest:.2f}")
-
-# %% [markdown]
-# After the rounds, `compare_arms.py` compared the weights of `1 process, 1 thread` and
-# `2 processes, 1 thread each`: they trained the same model, to within 7.2e-07
-# <!-- output: effective batch 128, largest weight difference, 1 process against 2 -->
-# at 128 and 2.4e-07
-# <!-- output: effective batch 2048, largest weight difference, 1 process against 2 -->
-# at 2,048, against weights up to 0.86
-# <!-- output: effective batch 128, largest absolute weight, 1 process -->
-# and 0.63
-# <!-- output: effective batch 2048, largest absolute weight, 1 process -->.
+# **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->;
+# Appendix A sets both arms against `1 process, 1 thread` and checks that 1 process and 2
+# trained the same model.
 #
 # **The step, in two parts.** The rest of a 2-process epoch is its steps, each on half the
-# images and each with an all-reduce of the gradients. `comm_cost.py` times both
-# parts at B = 64 and B = 1,024 images per process (effective batches of 128 and 2,048),
-# with random inputs, no data loading and 1 thread per process: the bare all-reduce of the
-# model's gradients, and the step without it, each the median over many repeats of the
-# slower process (Appendix A has the full table).
+# images with an all-reduce of the gradients. `comm_cost.py` times the bare all-reduce and
+# the step without it at B = 64 and B = 1,024 images per process (effective batches of 128
+# and 2,048), with random inputs, no loading and 1 thread per process, each the median
+# over many repeats of the slower process (Appendix A: the full table).
 
 # %%
 from course_utils.scaling import read_comm_cost
@@ -668,30 +615,20 @@ for part, name in (("all_reduce", "the bare all-reduce"), ("step", "the step")):
     print(f"{name}, times longer at 1024 images per process than at 64: {growth:.2f}")
 trend = "smaller" if share[1024] < share[64] else "larger" if share[1024] > share[64] else "equal"
 print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend}")
-for size in (64, 1024):  # DDP's step minus the same step without DDP
-    added = ms[size]["ddp"] - ms[size]["step"]
-    print(f"{size} images per process, ms DDP adds to a step: {added:.3f}")
-    over_step = added / ms[size]["step"]
-    print(f"{size} images per process, DDP's addition over the step: {over_step:.2f}")
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 3.18<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 3.45<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 1.02<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# 1.12<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
 # times. The bare all-reduce took as long as
-# 0.78<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# 0.79<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
 # 0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
 # of the two batches measured, the larger one gave the 2 processes more work to share for
-# each exchange. DDP's step, timed the same way, added more than the bare all-reduce:
-# 1.71<!-- output: 64 images per process, DDP's addition over the step --> times the step
-# without it at 64 and
-# 1.34<!-- output: 1024 images per process, DDP's addition over the step --> times at 1,024,
-# for the exchange, the waits for the other process and the wrapper together (Appendix A
-# splits them).
+# each exchange. Appendix A times DDP's own step the same way.
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -717,6 +654,8 @@ print(f"the same count: {whole_count == shard_count}")
 del split, guesses
 
 # %%
+from course_utils.data import mnist
+
 test_set = mnist(train=False)
 with torch.no_grad():  # the whole test set in one pass, as for validation above
     test_guesses = trained(normalised(test_set.data.unsqueeze(1))).argmax(dim=1)
@@ -797,21 +736,18 @@ print(accumulation.output)
 #   after the last epoch, the processes' weights
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
-# - Section 8: over whole epochs (one launch per batch size,
-#   5<!-- output: rounds counted --> counted rounds), 2 processes
-#   ran at
-#   0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+# - Section 8: over whole epochs, round by round, 2 processes ran at
+#   0.39<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 #   speed of 1 process on 2 threads (the same 2 CPUs) at an effective batch of 128
 #   (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-#   0.70<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-#   2,048 (**slower in every
-#   round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
+#   0.63<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+#   2,048 (**no clear winner: 0 faster, 1 tied, 4
+#   slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
 #   bare all-reduce of the gradients took as long as
-#   0.78<!-- output: 64 images per process, the all-reduce over the step --> of a
+#   0.79<!-- output: 64 images per process, the all-reduce over the step --> of a
 #   step at 64 images per process, and
-#   0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024;
-#   inside DDP the exchange cost more (Appendix A).
+#   0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 10 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1007,8 +943,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes ran at
 # 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
-# the speed of 1 process on 1 thread (this run), over whole epochs. Which explanation do
-# the lesson's measurements support?
+# the speed of 1 process on 1 thread (this run, over whole epochs; section 8's table gives
+# the epochs, Appendix A this median). Which explanation do the lesson's measurements
+# support?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
 #   batch.
@@ -1027,11 +964,11 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8 at 64 images per process: the bare all-reduce of the gradients took
 # as long as
-# 0.78<!-- output: 64 images per process, the all-reduce over the step --> of a step
+# 0.79<!-- output: 64 images per process, the all-reduce over the step --> of a step
 # without it. Over whole epochs, the rest of the epoch (the steps and the exchange) took
 # the 2 processes, each stepping on half the images,
-# 0.751 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.248 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 0.757 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.239 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
 # 1 thread (section 8's table; Appendix A prints them to 3 decimals): what DDP added cost
 # more than halving the step saved. (a) is wrong: each process computed only its own 64
 # images of every step; so is (c): the shards split each epoch's images between the
@@ -1102,47 +1039,14 @@ check_exercise("Q5", answer_q5=answer_q5)
 # %% [markdown]
 # ## Appendix A: section 8 in full
 #
-# **The step, part by part.** `comm_cost.py`'s full table. Its rows 1 to 7 were timed with
-# both processes at work, each the median over the repeats of the slower process's time;
-# `DDP's added time` and its two indented parts are differences of those medians (a
-# negative one means two rows probably within noise). `DDP step inside no_sync` is the DDP
-# step with nothing sent (section 10 uses `no_sync`), so the indented rows split DDP's added
-# time into its wrapper around forward and the reduction with its waits. Look for
-# `reduction, waits` to take longer than the bare `all-reduce between the steps`; one
-# hypothesis, not tested here: inside the DDP step, gloo's own threads compete with the
-# steps for the CPUs. The last two rows were timed on rank 0 alone, while rank 1 waited at a
-# barrier, as one process would run. Below the table, the **step speed-up**: one process's
-# step on all 2B images over the DDP step on B each. It sets a step timed alone against
-# steps that shared the 2 CPUs (compare `step without communication`, both processes at
-# work, with `1 process, step on the B images`, rank 0 alone), and a speed-up printed from
-# 0.91 to 1.10 is too close to call.
-
-# %%
-from course_utils.scaling import comm_cost_table
-
-title = f"{machine}, 1 thread per process; rows 1-7: both processes at work"
-print(comm_cost_table(cost, title))
-for size in (64, 1024):
-    speed_up = ms[size]["double"] / ms[size]["ddp"]
-    print(f"{size} images per process, step speed-up of 2 processes: {speed_up:.2f}")
-
-# %% [markdown]
-# The step speed-up was
-# 0.39<!-- output: 64 images per process, step speed-up of 2 processes --> at B = 64 and
-# 0.71<!-- output: 1024 images per process, step speed-up of 2 processes --> at 1,024
-# (above 1: the DDP step the faster). At 64, DDP added
-# 1.024 ms<!-- output: 64 images per process, ms DDP adds to a step --> to each step (the
-# DDP step minus the same step without DDP). `comm_cost.py`, which timed them:
-
-# %%
-Code(filename=str(scripts / "comm_cost.py"), language="python")
-
-# %% [markdown]
-# **The epochs, round by round.** An arm's speed-up in a round is the other arm's epoch over
-# its own (above 1: faster). The verdict names a winner only when every round agrees; a
+# **The epochs, round by round.** An arm's speed-up in a round is the baseline's epoch over
+# its own (above 1: faster). The median is of the rounds' speed-ups, so not quite the ratio
+# of section 8's median epochs. The verdict names a winner only when every round agrees; a
 # round printed from 0.91 to 1.10 counts as tied.
 
 # %%
+counted = len(launches[small][ONE_THREAD]["epochs"])
+print(f"rounds counted: {counted}")
 print(f"seconds per epoch on {machine}; speed-up: the baseline's epoch over the arm's")
 width = max(10, 5 * counted - 1)  # each round's speed-up: 4 characters and a space
 print(f"{'batch':>5} | {'arm':<26} | epoch | {'each round':<{width}} | median | verdict")
@@ -1154,6 +1058,10 @@ for batch, figures in launches.items():
             f"{batch:>5} | {arm:<26} | {figures[arm]['epoch']:5.2f} | {each:<{width}} | "
             f"{count.median:6.2f} | {count.verdict}"
         )
+for batch in launches:  # the 2 processes' rows again, as the text below quotes them
+    over_one = against_one[batch][TWO_PROCESSES]
+    print(f"{TWO_PROCESSES} at {batch}, median speed-up: {over_one.median:.2f}")
+    print(f"{TWO_PROCESSES} at {batch}, verdict: {over_one.verdict}")
 # Each epoch's two parts, the medians over the rounds: loading the batches (for 2 processes,
 # rank 0's, as its epoch), and the rest (the median epoch minus the median loading).
 for batch, figures in launches.items():
@@ -1168,24 +1076,57 @@ for batch, figures in launches.items():
         print(f"2 processes against 1 process on 1 thread at {batch}, {name}: {change}")
 
 # %% [markdown]
+# Against `1 process, 1 thread`, that is 2 CPUs against 1, the 2 processes ran at
+# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
+# (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
+# 128 and
+# 1.18<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**no clear winner: 3 faster, 2 tied, 0
+# slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
+#
 # Each process loads half of every batch's images; rank 0's loading (timed on the same clock
 # as its epoch) took
-# 0.70<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# 0.74<!-- output: 2 processes' loading over 1 process's at 128 --> of
 # `1 process, 1 thread`'s at 128
-# (0.101 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
-# 0.144 s<!-- output: 1 process, 1 thread at 128, median seconds loading -->) and
-# 0.57<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048
-# (0.068 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
-# 0.121 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
+# (0.112 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
+# 0.153 s<!-- output: 1 process, 1 thread at 128, median seconds loading -->) and
+# 0.45<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048
+# (0.073 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
+# 0.160 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
-# (0.751 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.248 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->) and
+# (0.757 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.239 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->) and
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
-# 2,048 (0.134 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
-# against 0.079 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->): look
-# for any gain of the 2 processes at 2,048 to come from the loading.
+# 2,048 (0.153 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
+# against 0.092 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->). So in
+# section 8's figure, at 2,048, the 2 processes' loading is the
+# **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> and
+# their rest the longer: look for any gain of theirs there to come from the loading.
+#
+# **The same model.** After the rounds, `compare_arms.py` compared the weights of
+# `1 process, 1 thread` and `2 processes, 1 thread each`:
+
+# %%
+from course_utils.scaling import read_arms_json, read_weight_gap
+
+for batch, folder in ((small, "arms_128"), (large, "arms_big")):
+    gap = read_weight_gap(work_folder / folder)  # compare_arms.py's, after the rounds
+    name = f"effective batch {batch}"
+    print(f"{name}, largest weight difference, 1 process against 2: {gap:.1e}")
+    # For scale: the 1 process's largest weight, in absolute value.
+    largest = read_arms_json(work_folder / folder)["largest_weight"]
+    print(f"{name}, largest absolute weight, 1 process: {largest:.2f}")
 
 # %% [markdown]
+# They trained the same model, to within 7.2e-07
+# <!-- output: effective batch 128, largest weight difference, 1 process against 2 -->
+# at 128 and 2.4e-07
+# <!-- output: effective batch 2048, largest weight difference, 1 process against 2 -->
+# at 2,048, against weights up to 0.86
+# <!-- output: effective batch 128, largest absolute weight, 1 process -->
+# and 0.63
+# <!-- output: effective batch 2048, largest absolute weight, 1 process -->.
+#
 # While rank 0 trained a 1-process arm, rank 1 waited at a barrier. Did it take CPU time
 # from rank 0 there? Each launch's rank 1 printed its wall and CPU seconds at the barrier;
 # look for the CPU seconds to be a small share of the wall seconds.
@@ -1201,6 +1142,44 @@ for name, launch in arms_launches.items():
 
 # %%
 Code(filename=str(scripts / "compare_arms.py"), language="python")
+
+# %% [markdown]
+# **The step, part by part.** `comm_cost.py`'s full table. Its rows 1 to 7 were timed with
+# both processes at work, each the median over the repeats of the slower process's time;
+# `DDP's added time` and its two indented parts are differences of those medians (a
+# negative one means two rows probably within noise). `DDP step inside no_sync` is the DDP
+# step with nothing sent (section 10 uses `no_sync`), so the indented rows split DDP's added
+# time into its wrapper around forward and the reduction with its waits. Look for
+# `reduction, waits` to take longer than the bare `all-reduce between the steps`; one
+# hypothesis, not tested here: inside the DDP step, gloo's own threads compete with the
+# steps for the CPUs. The last two rows were timed on rank 0 alone, while rank 1 waited at a
+# barrier, as one process would run: set them against each other, not against rows 1 to 7,
+# which shared the 2 CPUs.
+
+# %%
+from course_utils.scaling import comm_cost_table
+
+title = f"{machine}, 1 thread per process; rows 1-7: both processes at work"
+print(comm_cost_table(cost, title))
+for size in (64, 1024):  # DDP's step minus the same step without DDP
+    added = ms[size]["ddp"] - ms[size]["step"]
+    print(f"{size} images per process, ms DDP adds to a step: {added:.3f}")
+    over_step = added / ms[size]["step"]
+    print(f"{size} images per process, DDP's addition over the step: {over_step:.2f}")
+
+# %% [markdown]
+# DDP's step, timed the same way, added more than the bare all-reduce's
+# 0.512 ms<!-- output: 64 images per process, ms of the bare all-reduce --> (section 8):
+# 1.315 ms<!-- output: 64 images per process, ms DDP adds to a step --> at 64 images per
+# process,
+# 2.02<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# without it, and
+# 1.06<!-- output: 1024 images per process, DDP's addition over the step --> times the step
+# at 1,024: the exchange, the waits for the other process and the wrapper together, which
+# the table's indented rows split. `comm_cost.py`, which timed them:
+
+# %%
+Code(filename=str(scripts / "comm_cost.py"), language="python")
 
 # %% [markdown]
 # ## Appendix B: the process group and DDP in detail
@@ -1227,7 +1206,11 @@ except RuntimeError as error:
 # **How DDP averages, and why yours equals it exactly** (section 5). In `backward`, DDP
 # divides each gradient by the world size and all-reduces the gradients in *buckets* of up
 # to 25 MiB<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->, each sent once
-# it is filled (this model's 101,800 bytes fit in one). Dividing before the sum, as DDP
+# it is filled. This model's
+# 101,800<!-- output: gradient bytes each process contributes per step --> bytes fit in
+# one: section 10's hook counted
+# 2<!-- output: all-reduces per accumulated step of 2 micro-batches, without no_sync -->
+# all-reduces for 2 `backward` calls, one bucket each. Dividing before the sum, as DDP
 # does, or after it, as your function does, gives the same bits with 2 processes, since
 # halving is exact in floating point.
 #

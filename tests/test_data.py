@@ -27,6 +27,7 @@ from conftest import (
     write_idx,
 )
 from filelock import FileLock
+from torch.utils.data import random_split
 from torchvision import datasets, transforms
 
 from course_utils import data
@@ -48,6 +49,7 @@ from course_utils.data import (
     fashion_mnist,
     list_images,
     mnist,
+    save_mnist_split,
 )
 from course_utils.distributed import free_port
 
@@ -820,3 +822,52 @@ def test_dataset_to_tensors_decodes_each_sample_once(small_cifar, small):
 def test_dataset_to_tensors_rejects_an_empty_dataset():
     with pytest.raises(ValueError, match="empty"):
         dataset_to_tensors([])
+
+
+# --- save_mnist_split (lesson 06) ---
+
+
+class _FakeMNIST:
+    """Stands in for torchvision's MNIST: every image in one uint8 tensor, ``.data``, its
+    labels in ``.targets``. Image i is filled with the value i; its label is i % 10."""
+
+    def __init__(self, count: int):
+        self.data = torch.arange(count, dtype=torch.uint8)[:, None, None].repeat(1, 28, 28)
+        self.targets = torch.arange(count) % 10
+
+
+def test_save_mnist_split_saves_lesson_03s_seeded_split_as_the_scripts_read_it(tmp_path):
+    path = save_mnist_split(tmp_path / "new", seed=42, val_size=3, dataset=_FakeMNIST(12))
+    assert path == tmp_path / "new" / "mnist_uint8.pt"
+    split = torch.load(path, mmap=True, weights_only=True)
+    assert list(split) == ["train_images", "train_labels", "val_images", "val_labels"]
+    assert split["train_images"].shape == (9, 1, 28, 28) and split["val_images"].shape[0] == 3
+    assert split["train_images"].dtype == torch.uint8 == split["val_images"].dtype
+    # Lesson 03's split: random_split with a generator seeded 42, the last 3 for validation.
+    train, val = random_split(range(12), [9, 3], generator=torch.Generator().manual_seed(42))
+    # Image i is filled with i: a pixel says which image each place holds.
+    assert split["train_images"][:, 0, 5, 5].tolist() == list(train.indices)
+    assert split["val_images"][:, 0, 27, 0].tolist() == list(val.indices)
+    assert split["train_labels"].tolist() == [i % 10 for i in train.indices]
+    assert split["val_labels"].tolist() == [i % 10 for i in val.indices]
+    other = torch.load(save_mnist_split(tmp_path, seed=0, val_size=3, dataset=_FakeMNIST(12)))
+    assert not torch.equal(other["train_labels"], split["train_labels"])  # the seed counts
+
+
+def test_save_mnist_split_reads_mnists_training_images_by_default(monkeypatch, tmp_path, offline):
+    make_idx_dataset(tmp_path)  # 3 training images, labels 5, 6, 7
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    split = torch.load(save_mnist_split(tmp_path / "out", val_size=1), weights_only=True)
+    order = torch.randperm(3, generator=torch.Generator().manual_seed(42))
+    images = mnist(train=True).data
+    assert torch.equal(split["train_images"][:, 0], images[order[:2]])
+    assert torch.equal(split["val_images"][:, 0], images[order[2:]])
+    assert split["train_labels"].tolist() == [5 + i for i in order[:2].tolist()]
+    assert split["val_labels"].tolist() == [5 + order[2].item()]
+
+
+@pytest.mark.parametrize("val_size", [0, 12, -1])
+def test_save_mnist_split_refuses_a_split_that_leaves_one_side_empty(tmp_path, val_size):
+    with pytest.raises(ValueError, match="between 1 and 11 for 12 images"):
+        save_mnist_split(tmp_path, val_size=val_size, dataset=_FakeMNIST(12))
+    assert list(tmp_path.iterdir()) == []  # nothing written

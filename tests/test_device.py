@@ -1,4 +1,5 @@
 import contextlib
+import logging
 from collections import namedtuple
 
 import pytest
@@ -14,6 +15,7 @@ from course_utils.device import (
     autocast_runs_in,
     bfloat16_support,
     get_default_device,
+    quiet_cpu_compiling,
     synchronize,
     to_device,
 )
@@ -243,3 +245,41 @@ def test_seeded_shuffle_gives_a_dataloader_the_batches_of_a_device_tensor_loader
 def test_seeded_shuffle_refuses_a_size_that_is_not_a_count(size):
     with pytest.raises(ValueError, match="size must be a whole number of at least 1"):
         SeededShuffle(size, seed=0)
+
+
+@pytest.fixture
+def inductor_settings():
+    """Inductor's config and the cpp_extension logger; their settings are restored after."""
+    import torch._inductor.config as inductor_config
+
+    names = ("compile_threads", "cpp_cache_precompile_headers")
+    saved = {
+        name: getattr(inductor_config, name) for name in names if hasattr(inductor_config, name)
+    }
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    yield inductor_config, logger
+    for name, value in saved.items():
+        setattr(inductor_config, name, value)
+    logger.setLevel(level)
+
+
+def test_quiet_cpu_compiling_sets_one_compile_thread_on_a_cpu(inductor_settings):
+    config, logger = inductor_settings
+    config.compile_threads = 3  # so that the test sees the change
+    changed = quiet_cpu_compiling(torch.device("cpu"))
+    assert config.compile_threads == 1 and changed["compile_threads"] == 1
+    if hasattr(config, "cpp_cache_precompile_headers"):  # newer PyTorch only
+        assert config.cpp_cache_precompile_headers is False
+        assert changed["cpp_cache_precompile_headers"] is False
+    assert logger.level == logging.ERROR
+    assert changed["torch.utils.cpp_extension log level"] == logging.ERROR
+
+
+def test_quiet_cpu_compiling_changes_nothing_on_a_gpu(monkeypatch, inductor_settings):
+    fake_cuda(monkeypatch)
+    config, logger = inductor_settings
+    config.compile_threads = 3
+    logger.setLevel(logging.WARNING)
+    assert quiet_cpu_compiling("cuda") == {}
+    assert config.compile_threads == 3 and logger.level == logging.WARNING

@@ -8,12 +8,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import fake_cuda
+from conftest import NOTEBOOKS, fake_cuda
 
 from course_utils import distributed
 from course_utils.distributed import (
@@ -23,6 +24,7 @@ from course_utils.distributed import (
     check_world_size,
     free_port,
     function_file,
+    lesson_scripts,
     process_group,
     rank_print,
     run_torchrun,
@@ -583,6 +585,32 @@ def test_a_script_excerpt_marks_the_lines_left_out_between_two_pieces(tmp_path):
         "  5 e = 5",
     ]
     assert "..." not in script_excerpt(script, ("a = 1", 2), ("c = 3", 1))
+
+
+def test_lesson_scripts_takes_the_first_place_that_is_a_folder(tmp_path):
+    (tmp_path / "first").write_text("a file, not a folder")
+    (tmp_path / "second").mkdir()
+    (tmp_path / "third").mkdir()
+    places = [tmp_path / "missing", tmp_path / "first", str(tmp_path / "second")]
+    places.append(tmp_path / "third")
+    assert lesson_scripts(places) == tmp_path / "second"
+    with pytest.raises(FileNotFoundError, match="missing.*first") as error:
+        lesson_scripts(places[:2])
+    assert str(tmp_path / "first") in str(error.value)
+
+
+def test_lesson_scripts_finds_them_from_notebooks_from_student_and_from_elsewhere(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "notebooks" / "scripts").mkdir(parents=True)
+    (tmp_path / "student").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert lesson_scripts() == Path("scripts")  # relative, as the lesson's commands print it
+    monkeypatch.chdir(tmp_path / "student")
+    assert lesson_scripts() == Path("../notebooks/scripts")
+    monkeypatch.chdir(tmp_path)  # no scripts here: the checkout's, which holds course_utils
+    assert lesson_scripts() == NOTEBOOKS / "scripts"
+    assert (lesson_scripts() / "train_ddp.py").is_file()
 
 
 def _doubled(tensor):

@@ -950,9 +950,10 @@ QUESTIONS: dict[str, Exercise] = {
         why=(
             "a `DataLoader` over a torchvision dataset makes every image again each epoch (a "
             "PIL image, `ToTensor`, `Normalize`, fetched through `Subset` look-ups). Appendix "
-            "B's control kept the fetching and collating per image, over ready tensors, and "
-            "in the course's run removed most of the wait, though not all: there the cost was "
-            "mostly the per-image work and the look-ups. `dataset_to_tensors` does that work "
+            "B's control kept the fetching and collating per image, over ready tensors: it "
+            "removed the transforms and the `Subset` look-ups together, and in the course's "
+            "run most of the wait with them, though not all; it does not say which of the two "
+            "cost more. `dataset_to_tensors` does that work "
             "once, and each epoch then only gathers rows out of ready tensors. That one-off "
             "cost is won back after the number of epochs Appendix B prints."
         ),

@@ -437,9 +437,9 @@ QUESTIONS: dict[str, Exercise] = {
             "on images 0 to 31 of the batch, rank 1 on 32 to 63); DDP then averages the "
             "gradients, it does not recompute them on the whole effective batch.",
             "b": "NCCL carries only GPU tensors, so it cannot run on CPU processes at all. "
-            "What Appendix A's table shows, the DDP step against one process's step on all the "
-            "images, split into its parts, is the cost of the exchange and the "
-            "bookkeeping around it, which any backend pays between processes.",
+            "What Appendix A's table splits into its parts, the time DDP adds to each step, "
+            "is the cost of the exchange and the bookkeeping around it, which any backend "
+            "pays between processes.",
             "c": "DistributedSampler splits the data: with 2 processes each takes its own "
             "half of the training images per epoch (section 6's shards), so together they "
             "see each image once per epoch, as one process does.",
