@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 89 s with a peak memory of 1182 MB. The course's
+# > 2 threads); the whole lesson ran in 72 s with a peak memory of 1185 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -131,10 +131,13 @@ else:
 #
 # A product of two n x n matrices is n³ multiply-adds, in independent sums that a GPU
 # shares out among thousands of cores. But GPU work is *asynchronous*: Python queues it
-# and goes on, so a timing must wait for it before reading the clock, with
-# `synchronize(device)` from `course_utils` (on a CPU it does nothing).
+# and goes on (PyTorch's CUDA semantics
+# page<!-- source: https://pytorch.org/docs/stable/notes/cuda.html, asynchronous execution -->),
+# so a timing must wait for it before reading the clock, with `synchronize(device)` from
+# `course_utils` (on a CPU it does nothing).
 #
-# `SimulatedGPU` (Appendix A) only sleeps, so it runs on any machine:
+# `SimulatedGPU` (Appendix A) is an illustration, not a demonstration: it sleeps to
+# imitate a GPU's queue, so it runs on any machine:
 
 # %%
 from course_utils.checks.lesson04 import SimulatedGPU
@@ -202,9 +205,9 @@ for (kind, size), times in timed.items():  # one line a size: rate, its range, t
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at a median
-# **159.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **177.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second (in brackets: its slowest and fastest of 5 repeats); a 64 x 64
-# product at only **39.3
+# product at only **52.5
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. On a GPU,
 # expect a cost per operation whatever its size: *launching*, the CPU telling the device
 # to start one kernel. With a GPU, look in the cell's rate lines for its 64 x 64 rate to
@@ -496,9 +499,10 @@ class TimedBatches:
 
 
 # %% [markdown]
-# Pipeline (a), through `TimedBatches` and `fit` (whose printed epoch times include the
-# evaluation; the table uses `train_seconds`). Its sampler, `SeededShuffle`, gives it (b)'s
-# batch order (Appendix B shows how):
+# Pipeline (a), through `TimedBatches` and `fit`. `fit`'s printed epoch times include the
+# evaluation, and (a) and (b) evaluate through different validation loaders, so compare
+# their `train_seconds` (the table below), not those times. (a)'s sampler,
+# `SeededShuffle`, gives it (b)'s batch order (Appendix B shows how):
 
 # %%
 # SeededShuffle: a sampler drawing each epoch's order with torch.randperm, as (b)'s loader does
@@ -555,7 +559,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once, on this CPU, in
-# **4.91 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.07 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a generator,
 # checked against it:
@@ -626,11 +630,11 @@ del control_train, control_model, control_history
 
 # %% [markdown]
 # The cell above trains a control, (c), right after (b), so that all three pipelines run
-# close together in time; Appendix B reads it.
+# close together in time; Appendix B reads its wait.
 #
-# Each epoch's training seconds split into the loader's wait and the rest (forward,
-# backward, the optimizer's step, Python's work). Look for the wait to be most of (a)'s
-# epoch.
+# Each epoch's training seconds split into the loader's wait and the rest (the forward,
+# backward, the optimizer's step and Python's work, and whatever else the wait timer does
+# not see). Look for the wait to be most of (a)'s epoch.
 
 
 # %%
@@ -655,13 +659,17 @@ def print_table(bars: dict) -> None:
 
 
 print_table(bars)
+# The rest column's figures as the table rounds them, and the control (c)'s (Appendix B)
+rests = [
+    round(statistics.median(bar["epochs"]), 3) - round(bar["loader"], 3)
+    for bar in (bars[a_name], bars[b_name], parts(control_times, control_waits))
+]
+print("the rest (s), later epochs, (a) / (b) / (c): " + " / ".join(f"{r:.3f}" for r in rests))
 classic_seconds, b_seconds = later_epochs(classic_times)[0], later_epochs(b_times)[0]
 speedup = classic_seconds / b_seconds
 wait_seconds = bars[a_name]["loader"]
 b_accuracy = b_history[-1]["val_acc"]
 print(f"{a_name}, mean of the later epochs (s): {classic_seconds:.2f}")
-each_later = ", ".join(f"{seconds:.3f}" for seconds in classic_times[1:])
-print(f"(a), each later epoch (s): {each_later}")
 print(f"(a), waiting for its batches, mean of the later epochs (s): {wait_seconds:.2f}")
 print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
 plot_epoch_parts(  # each panel has its own scale: the second shows (b) alone
@@ -673,10 +681,15 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) alone
 # %% [markdown]
 # Each bar is one pipeline's later epoch, split as in the table (the figure's "median" is
 # of two epochs: their mean); dots: single later epochs. On this CPU (a) took
-# **15.1 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s one-off
+# **12.3 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s one-off
 # conversion aside, and waited
-# **4.63 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of its
-# **5.11 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) -->.
+# **3.24 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of its
+# **3.58 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) -->.
+#
+# The rest also differs between pipelines for the same compute (the same model and
+# batches), in seconds for (a), (b) and the control (c):
+# **0.347 / 0.224 / 0.268**<!-- says: the rest (s), later epochs, (a) / (b) / (c) -->; so
+# the split is approximate: each pipeline's rest includes work the wait timer does not see.
 #
 # Appendix B also sets each pipeline's epoch 1 against its later epochs, and counts when
 # (b) wins back its one-off conversion.
@@ -773,8 +786,48 @@ print(f"bfloat16 on this {device.type}: {'yes' if bf16_native else 'no'}, {bf16_
 # here. Under autocast, linear layers run in bfloat16, on a bfloat16 copy of each weight
 # (PyTorch's AMP documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->):
 # the weights themselves stay float32, and our `forward` returns the logits, and so the
-# loss, in float32. Appendix C follows one batch through and prints each type.
+# loss, in float32.
 #
+# **Which types autocast uses.** Where autocast runs on this device, follow one small
+# batch through `forward`'s layers and `backward`, printing each result's type (the MLP's
+# `layers`: a Flatten, a Linear, a ReLU, the last Linear):
+
+# %%
+if autocast_runs_in(device, torch.bfloat16):
+    probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
+    probe_images = torch.randn(4, 1, 28, 28, device=device)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):  # forward's steps
+        hidden = probe.layers[1](probe.layers[0](probe_images))  # flatten, first Linear
+        activated = probe.layers[2](hidden)  # its ReLU
+        raw_logits = probe.layers[3](activated)  # the last Linear
+        logits = raw_logits.float()  # cast as forward does
+    hidden.retain_grad()  # keep the gradient that backward computes for this output
+    probe_loss = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long, device=device))
+    probe_loss.backward()
+    weight = probe.layers[1].weight
+    print(f"first Linear's output under autocast: {hidden.dtype}, its ReLU's: {activated.dtype}")
+    print(f"the last Linear's output: {raw_logits.dtype}, and once cast: {logits.dtype}")
+    print(f"the loss: {probe_loss.dtype}")
+    print(f"the gradient of the first Linear's output: {hidden.grad.dtype}")
+    print(f"a weight, and its gradient after backward: {weight.dtype}, {weight.grad.dtype}")
+    del probe, probe_images, hidden, activated, raw_logits, logits, probe_loss, weight
+else:
+    print(
+        f"bfloat16 autocast does not run on this {device.type}: where it runs, this cell "
+        "prints the type of each layer's output, the loss and the gradients."
+    )
+
+# %% [markdown]
+# Where autocast runs, each layer's output is bfloat16, and so is the one gradient
+# printed, that of the first Linear's output
+# (**torch.bfloat16**<!-- says: the gradient of the first Linear's output -->); the weight
+# and its gradient stay float32
+# (**torch.float32, torch.float32**<!-- says: a weight, and its gradient after backward -->),
+# and so does the loss. Autocast multiplies by the bfloat16 copy of each weight, and
+# `backward` passes the gradient through the copy to the float32 weight, so the update
+# is made in float32.
+
+# %% [markdown]
 # **[`torch.compile`](https://pytorch.org/docs/stable/generated/torch.compile.html)** is
 # [documented](https://pytorch.org/docs/stable/torch.compiler_get_started.html) to turn the
 # model's Python code into *fused* kernels (one kernel for several operations, say
@@ -830,10 +883,10 @@ for arm, model_class in arm_models.items():
 
 # %% [markdown]
 # **Rounds.** A *round* trains one epoch of each arm, in an order that rotates from round
-# to round, because the same work can take different times at different moments: in
-# section 6, (a)'s later epochs took **5.167, 5.053**<!-- says: (a), each later epoch (s) -->
-# seconds. Round 1, which compiles, does not count. A round's *speed-up* is `float32`'s
-# epoch over the arm's own: above 1.1, faster; below 1/1.1, slower; between, a tie.
+# to round. That is a choice of design, not a measured need: rotating the order spreads
+# any drift in the machine's speed over every arm. Round 1, which compiles, does not
+# count. A round's *speed-up* is `float32`'s epoch over the arm's own: above 1.1, faster;
+# below 1/1.1, slower; between, a tie.
 
 # %%
 order = list(arms)
@@ -891,10 +944,10 @@ for arm, rounds in verdicts.items():
 # %% [markdown]
 # On this CPU, over **6**<!-- output: later rounds counted, each arm --> counted rounds:
 # - bfloat16 autocast: a median speed-up of
-#   **2.10**<!-- output: bfloat16 autocast median speed-up over float32 -->, result
+#   **2.33**<!-- output: bfloat16 autocast median speed-up over float32 -->, result
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->.
 # - compiled: a median speed-up of
-#   **0.98**<!-- output: compiled median speed-up over float32 -->, result **no clear winner: 0
+#   **1.03**<!-- output: compiled median speed-up over float32 -->, result **no clear winner: 0
 #   faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
 # Appendix C counts each arm's validation predictions unlike `float32`'s.
@@ -920,11 +973,13 @@ if "compiled" in arms:
 
 # %% [markdown]
 # On this CPU, the compiled arm's first epoch took
-# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # longer than `float32`'s with its evaluation, and
-# **19.3 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer in
+# **16.5 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer in
 # training alone. Epochs to win it back:
 # **none (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->.
+# That cost was measured with one compile thread (`quiet_cpu_compiling`, set above to stay
+# within memory), so with PyTorch's default settings compiling may be faster.
 
 # %% [markdown]
 # ## Summary
@@ -937,17 +992,17 @@ if "compiled" in arms:
 #   there.
 # - GPU work is asynchronous: time it by warming up, calling `synchronize(device)` before
 #   each clock reading, and repeating.
-# - A product's size counts: on this CPU 64 x 64 products ran at **39.3
+# - A product's size counts: on this CPU 64 x 64 products ran at **52.5
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **159.6
+#   a second, 2048 x 2048 ones at **177.4
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->. On a
 #   GPU, section 6 times a 32-unit MLP and a 2048-2048 one on both devices: look for the
 #   GPU to help the wide one only.
 # - With `num_workers=0` on this CPU, the classic pipeline took
-#   **15.1 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   **12.3 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
 #   dataset held as one tensor (its one-off conversion aside), and waited
-#   **4.63 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of
-#   its **5.11 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> for
+#   **3.24 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of
+#   its **3.58 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> for
 #   batches. On a GPU, look for a starved pipeline to gain little.
 # - Time each speed step as an arm against `float32`, in rotated rounds, on your device:
 #   on this CPU, over
@@ -956,8 +1011,9 @@ if "compiled" in arms:
 #   compiling:
 #   **no clear winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
 #   after a first epoch with its evaluation
-#   **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-#   longer than `float32`'s.
+#   **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+#   longer than `float32`'s, compiled with one compile thread (`quiet_cpu_compiling`, to
+#   stay within memory): the default settings may compile faster.
 #
 # The exercises and the quiz come next; the appendices after them are optional.
 
@@ -978,9 +1034,11 @@ record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
 #
 # After each exercise, run its check cell: it says not attempted yet, not right yet
 # (with what it found), or passed (with what it checked). The lines under
-# `if check_exercise(...)` run only for a passing answer. Both checks swap in section
-# 2's simulated GPU, so they catch a missing `synchronize(on)` on any machine (the course's
-# tests feed them each mistake<!-- source: tests/test_checks.py, test_lesson04_exercise1_* -->
+# `if check_exercise(...)` run only for a passing answer. Both checks also time your
+# function on section 2's `SimulatedGPU`, whose queued work only a synchronize waits for:
+# there a timing without `synchronize(on)` comes out too short, on any machine. The
+# course's tests run each check on a timing without synchronize
+# (tests/test_checks.py<!-- source: test_lesson04_exercise1_finds_each_mistake_in_train_epoch -->
 # and<!-- source: tests/test_checks.py, test_lesson04_exercise2_finds_each_mistake_* -->).
 #
 # **Exercise 1: time a wide model's epochs on each device you have.**
@@ -1111,13 +1169,13 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** On this CPU the 2048-2048 MLP's first epoch over 10,000
 # images took
-# **1.42 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.38 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# **1.29 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.29 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.00**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
 # set-up, looked for as a gap of over 10 percent either way: **none detected: the two
 # epochs within 10 percent**<!-- says: one-off set-up on cpu -->. A batch of 256 images
 # took
-# **35.3 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **33.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work.
 #
 # With a GPU, compare each setting's ms-per-batch line with the one before: the GPU setting
@@ -1253,19 +1311,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.288 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.399 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.241 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.084 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **17.97 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.37**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.79**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.75**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **15.09 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.06**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.71**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.69**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted in rounds as in section 7 (a tie: within 10 percent), batch 16,384 against
 # 4,096, per image:
-# **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
+# **no clear winner: 1 cheaper per image, 6 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
 # The worked run had no GPU (its last line says so); with a GPU, the last line names the
@@ -1310,9 +1368,8 @@ check_exercise("Q1", answer_q1=answer_q1)
 # - (a) into the forward and backward passes, which run slower on batches that a
 #   `DataLoader` built
 # - (b) into copying each batch to the GPU
-# - (c) into redoing two things for each image every epoch, both of which the tensor
-#   pipeline did once: the PIL image and its transforms (`ToTensor`, `Normalize`), and the
-#   `Subset` look-ups
+# - (c) into remaking every image's tensor each epoch (PIL image, transforms, look-ups),
+#   which the tensor pipeline did once
 # - (d) into the evaluation on the validation set, image by image, counted in the classic
 #   pipeline's training time per epoch
 
@@ -1325,15 +1382,15 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** Of the classic pipeline's
-# **5.11 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> (mean of
+# **3.58 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> (mean of
 # the later epochs) it waited
-# **4.63 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> for
-# its batches, which it made image by image. Appendix B's control removes the transforms
-# and the `Subset` look-ups together, so it does not say which of the two cost more. Why
-# not (a): the forward and backward passes are in the rest column of section 6's table,
-# what is left of an epoch after the wait; for (a), far less than the wait column.
-# `dataset_to_tensors` did that per-image work once, in
-# **4.91 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.24 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> for
+# its batches, which it remade image by image each epoch. The outputs do not split that
+# wait between the parts of the remaking. Why not (a): the forward and backward passes
+# fall in the rest column of section 6's table, what is left of an epoch after the wait
+# (with other work the wait timer does not see, so the split is approximate); for (a), far
+# less than the wait column. `dataset_to_tensors` did the remaking once, in
+# **3.07 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # a one-off that pipeline (b) wins back once the time it saves each epoch adds up to it.
 
 # %% [markdown]
@@ -1356,7 +1413,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** The step at batch 1024 took
-# **4.9 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images. On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1384,11 +1441,12 @@ check_exercise("Q4", answer_q4=answer_q4)
 # with batches of one shape so that it does not compile again. On this machine, with
 # 2<!-- output: logical CPUs --> logical CPUs, section 7's later rounds gave the compiled
 # arm a median speed-up of
-# **0.98**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 0
+# **1.03**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 0
 # faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->. Its first
 # epoch with its evaluation took
-# **21.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# longer than `float32`'s, and the payback line read
+# **18.4 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# longer than `float32`'s, compiled with one compile thread (`quiet_cpu_compiling`, set to
+# stay within memory; the default settings may compile faster), and the payback line read
 # **none (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->:
 # look there for whether, and after how many epochs, compiling paid for itself.
 
@@ -1412,7 +1470,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 
 # %% [markdown] tags=["solution"]
 # **(b).** Under autocast the linear layers run in bfloat16 while the weights stay float32
-# (section 7; Appendix C's probe prints each type, and the loss's, on your device).
+# (section 7's probe prints each type, and the loss's, on your device).
 # PyTorch's AMP documentation<!-- source: https://pytorch.org/docs/stable/amp.html --> pairs
 # a gradient scaler with float16 training, and shows bfloat16 training on a CPU with
 # autocast alone; Appendix C's table of types shows bfloat16's range close to float32's,
@@ -1420,7 +1478,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # Whether autocast is faster has to be measured: on the CPU that made these outputs,
 # which has bfloat16 instructions, section 7's bfloat16 epochs had a median per-round
 # speed-up of
-# **2.10**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **2.33**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->).
 # Where a device has
 # no bfloat16 units, section 7 leaves bfloat16 out.
@@ -1496,9 +1554,9 @@ print(f"wait removed by ready tensors: {removed:.2f} s of (a)'s {wait_seconds:.2
 print(f"share of (a)'s wait removed by ready tensors: {removed / wait_seconds:.2f}")
 
 # %% [markdown]
-# The control waited **4.35 s**<!-- output: wait removed by ready tensors --> less than (a):
+# The control waited **2.99 s**<!-- output: wait removed by ready tensors --> less than (a):
 # ready tensors removed
-# **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait. The
+# **0.93**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s wait. The
 # control removed two things at once, the per-image work (a PIL image, `ToTensor`,
 # `Normalize`) and the `Subset` look-ups, so that share is of the two together; it still
 # fetched and collated image by image.
@@ -1517,9 +1575,9 @@ for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
     print(f"{pipeline} first epoch against its later ones: {first_against_later(times)}")
 
 # %% [markdown]
-# Epoch 1 against the later epochs: (a) **slower than
-# each**<!-- says: (a) first epoch against its later ones -->,
-# (b) **slower than each**<!-- says: (b) first epoch against its later ones -->. The rule
+# Epoch 1 against the later epochs: (a) **within their
+# range**<!-- says: (a) first epoch against its later ones -->,
+# (b) **faster than each**<!-- says: (b) first epoch against its later ones -->. The rule
 # drops epoch 1 whichever it is.
 #
 # The next cell adds up each pipeline's `train_seconds`, epoch by epoch, (b)'s from its
@@ -1558,7 +1616,7 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 # %% [markdown]
 # Counted epoch by epoch, (b)'s total, one-off included, fell below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.23 s**<!-- output: (a)'s total minus (b)'s after epoch 1 (s) -->:
+# **0.25 s**<!-- output: (a)'s total minus (b)'s after epoch 1 (s) -->:
 # **a near tie (under 10 percent of (a)'s
 # total)**<!-- says: (b)'s total against (a)'s after epoch 1 -->. Look at the table's
 # later rows for the gap after each further epoch.
@@ -1607,8 +1665,8 @@ print(inspect.getsource(DeviceTensorLoader.__iter__))
 # %% [markdown]
 # ## Appendix C: Section 7's number formats and compiling
 #
-# This appendix extends section 7: how alike the arms predict, its number formats, which
-# types autocast uses, and `fit` with `torch.compile`.
+# This appendix extends section 7: how alike the arms predict, its number formats, and
+# `fit` with `torch.compile`.
 #
 # **Do the arms predict alike?** Section 7's table gives each arm's validation accuracy
 # after the last round, from one seed. The next cell counts the validation images each arm
@@ -1655,45 +1713,8 @@ for tiny in (6e-8, 2e-8):  # float16 below its smallest normal number
 # keeps fewer and fewer digits (*subnormal* numbers): 6e-8 survives, as 5.96e-08, but
 # 2e-8 and 1e-8 become 0: a gradient that small would be lost.
 #
-# **Which types autocast uses.** Where autocast runs on this device, follow one small
-# batch through `forward`'s layers and `backward`, printing each result's type (the MLP's
-# `layers`: a Flatten, a Linear, a ReLU, the last Linear):
-
-# %%
-if autocast_runs_in(device, torch.bfloat16):
-    probe = MixedPrecisionMLP(28 * 28, [32], 10).to(device)
-    probe_images = torch.randn(4, 1, 28, 28, device=device)
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):  # forward's steps
-        hidden = probe.layers[1](probe.layers[0](probe_images))  # flatten, first Linear
-        activated = probe.layers[2](hidden)  # its ReLU
-        raw_logits = probe.layers[3](activated)  # the last Linear
-        logits = raw_logits.float()  # cast as forward does
-    hidden.retain_grad()  # keep the gradient that backward computes for this output
-    probe_loss = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long, device=device))
-    probe_loss.backward()
-    weight = probe.layers[1].weight
-    print(f"first Linear's output under autocast: {hidden.dtype}, its ReLU's: {activated.dtype}")
-    print(f"the last Linear's output: {raw_logits.dtype}, and once cast: {logits.dtype}")
-    print(f"the loss: {probe_loss.dtype}")
-    print(f"the gradient of the first Linear's output: {hidden.grad.dtype}")
-    print(f"a weight, and its gradient after backward: {weight.dtype}, {weight.grad.dtype}")
-    del probe, probe_images, hidden, activated, raw_logits, logits, probe_loss, weight
-else:
-    print(
-        f"bfloat16 autocast does not run on this {device.type}: where it runs, this cell "
-        "prints the type of each layer's output, the loss and the gradients."
-    )
-
-# %% [markdown]
-# Where autocast runs, each layer's output is bfloat16, and so is the one gradient
-# printed, that of the first Linear's output
-# (**torch.bfloat16**<!-- says: the gradient of the first Linear's output -->); the weight
-# and its gradient stay float32
-# (**torch.float32, torch.float32**<!-- says: a weight, and its gradient after backward -->),
-# and so does the loss. Autocast multiplies by a bfloat16 copy of each weight (PyTorch's
-# autocast documentation<!-- source: https://pytorch.org/docs/stable/amp.html -->), and
-# `backward` passes the gradient through the copy to the float32 weight, so the update
-# is made in float32.
+# **Which types autocast uses** is printed in section 7, by the probe after its bfloat16
+# check.
 
 
 # %% [markdown]

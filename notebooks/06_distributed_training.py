@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1444 MB. The course's
+# > 2 threads); the whole lesson ran in 60 s with a peak memory of 1381 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -261,8 +261,8 @@ from course_utils.distributed import simulate_group
 exercise_1_passed = check_exercise(1, average_gradients=average_gradients)
 
 # %%
-# Now compare with one process on the whole batch: first the shards, 3 copies of one model
-# (3 processes), each with the gradient of its third of a batch of 24 images.
+# Now against one process on the whole batch: 3 copies of one model (3 processes), each with
+# the gradient of its third of a batch of 24 images, averaged in a pretend group of 3.
 from copy import deepcopy
 
 images, labels = batch_images[:24], batch_labels[:24]
@@ -275,11 +275,8 @@ for rank, copy in enumerate(copies):  # rank r: images 8r to 8r + 7
     F.cross_entropy(copy(images[shard]), labels[shard]).backward()
 # The 3 shards' gradients as flat vectors, added but not divided by 3.
 summed = sum(torch.cat([p.grad.flatten() for p in copy.parameters()]) for copy in copies)
-
-# %%
 if exercise_1_passed:  # average in a pretend group of 3, then compare with the whole batch
     simulate_group(3, lambda rank: average_gradients(copies[rank]))
-    whole.zero_grad()  # a fresh gradient, even when this cell runs a second time
     F.cross_entropy(whole(images), labels).backward()
     gap = max(
         (mine.grad - reference.grad).abs().max().item()
@@ -469,25 +466,20 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # %% [markdown]
 # ## 8. When does splitting a step over processes pay?
 #
-# On 2 CPUs, a second process is one way to use the second CPU and a second intra-op
-# thread the other. Over whole epochs of the training loop, loading included,
-# `compare_arms.py` trains the MLP in three *arms*, from the same weights on the same
-# batches, at effective batches of 128 and 2,048: `1 process, 1 thread` (while rank 1
-# waits at a barrier); `1 process, 2 threads`; and `2 processes, 1 thread each`, under DDP.
-# Each *round* trains one epoch of every arm, in a rotating order; of 6 rounds (2 in smoke
-# mode) the first, a warm-up, is left out, and a *verdict* names a winner only when every
-# counted round agrees. The tables give each arm's medians over the rounds, and its
-# validation accuracy after the rounds' 6 epochs. Every arm indexes each batch out of the
-# tensors in one go, not through section 7's image-by-image `DataLoader`, so these times
-# are not `train_ddp.py`'s. At 2,048 an epoch has 16 times fewer steps at the same, untuned
-# learning rate: compare the accuracies only within a batch size.
+# On 2 CPUs, a second process is one way to use the second CPU, a second intra-op thread
+# the other. `compare_arms.py` trains the MLP over whole epochs, loading included, in three
+# *arms* from the same weights on the same batches: `1 process, 1 thread`,
+# `1 process, 2 threads` and `2 processes, 1 thread each` (under DDP), at effective batches
+# of 128 and 2,048. Each batch size's figures come from one launch of 6 *rounds*, each one
+# epoch of every arm in a rotating order; the first, a warm-up, is left out, so 5 count (1
+# of 2 in smoke mode). The tables give each arm's medians over the counted rounds.
 
 # %%
 from course_utils.report import record_result
 from course_utils.scaling import SPEED_UP_DIGITS, arm_speed_ups, read_arms
 
 # The three arms, as compare_arms.py names them (its ARMS) and the table and figure print them.
-ONE_THREAD = "1 process, 1 thread"  # the baseline
+ONE_THREAD = "1 process, 1 thread"  # the baseline (meanwhile rank 1 waits at a barrier)
 TWO_THREADS = "1 process, 2 threads"
 TWO_PROCESSES = "2 processes, 1 thread each"  # under DDP
 arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
@@ -506,6 +498,8 @@ def launch_arms(name: str, per_process: int):
     return run_torchrun(scripts / "compare_arms.py", nproc=2, args=args, **options)
 
 
+# Every arm indexes each batch out of the tensors in one go, not through section 7's
+# image-by-image DataLoader: these times are not train_ddp.py's.
 arms_launches = {"arms_128": launch_arms("arms_128", 64)}  # Appendix A reads their output
 arms_launches["arms_big"] = launch_arms("arms_big", big_batch)
 small, large = 128, 2 * big_batch  # the two effective batches (2,048 in full mode)
@@ -534,11 +528,19 @@ from course_utils.scaling import arms_table
 # Each arm's medians over the rounds: its epoch, the range of its rounds' epochs, loading
 # its batches (for 2 processes, rank 0's, as its epoch), the rest of the epoch, and its
 # validation accuracy after the rounds' 6 epochs (not comparable with section 7's, after 4
-# epochs through a DataLoader; at 2,048 with 128's rate, untuned: not a finding).
+# epochs through a DataLoader; at 2,048, 16 times fewer steps an epoch with 128's rate,
+# untuned: compare the accuracies only within a batch size).
 for batch, figures in launches.items():
     print(arms_table(figures, f"effective batch {batch}, seconds per epoch on {machine}"))
+# The rest of the epoch at 128 (the steps and the exchange) for 1 process on 1 thread and
+# for 2 processes, each stepping on half of every batch's images: as the figure labels it,
+# the median epoch minus the median loading, each to 3 decimals, so the parts add up.
+for arm in (ONE_THREAD, TWO_PROCESSES):
+    shown = round(launches[small][arm]["epoch"], 3) - round(launches[small][arm]["loader"], 3)
+    print(f"{arm} at {small}, seconds of the rest: {shown:.3f}")
 # The fair comparison, the two ways to use both CPUs: 2 processes' speed-up over 1 process
-# on 2 threads, the median of the rounds', and its verdict.
+# on 2 threads, the median of the rounds', and its verdict (a winner only when every
+# counted round agrees; Appendix A: which rounds count as tied).
 for batch in launches:
     fair = against_two[batch]
     print(f"2 processes against 1 process on 2 threads at {batch}, median: {fair.median:.2f}")
@@ -572,11 +574,11 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.39<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# 0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 # speed at an effective batch of 128 (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-# 0.63<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**no clear winner: 0 faster, 1 tied, 4
+# 0.81<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**no clear winner: 0 faster, 2 tied, 3
 # slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
 # these 2 CPUs, at 128,
 # **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->;
@@ -584,10 +586,13 @@ plot_epoch_parts(
 # trained the same model.
 #
 # **The step, in two parts.** The rest of a 2-process epoch is its steps, each on half the
-# images with an all-reduce of the gradients. `comm_cost.py` times the bare all-reduce and
-# the step without it at B = 64 and B = 1,024 images per process (effective batches of 128
-# and 2,048), with random inputs, no loading and 1 thread per process, each the median
-# over many repeats of the slower process (Appendix A: the full table).
+# images with an all-reduce of the gradients: at 128 it took
+# 0.720 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.240 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
+# `1 process, 1 thread`, stepping on all the images. `comm_cost.py` times the bare
+# all-reduce and the step without it at B = 64 and B = 1,024 images per process (effective
+# batches of 128 and 2,048), with random inputs, no loading and 1 thread per process, each
+# the median over many repeats of the slower process (Appendix A: the full table).
 
 # %%
 from course_utils.scaling import read_comm_cost
@@ -618,14 +623,14 @@ print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 3.45<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 3.57<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 1.12<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# 1.03<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
 # times. The bare all-reduce took as long as
-# 0.79<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# 0.89<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
-# 0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# 0.26<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
 # of the two batches measured, the larger one gave the 2 processes more work to share for
 # each exchange. Appendix A times DDP's own step the same way.
@@ -737,17 +742,17 @@ print(accumulation.output)
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
 # - Section 8: over whole epochs, round by round, 2 processes ran at
-#   0.39<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+#   0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 #   speed of 1 process on 2 threads (the same 2 CPUs) at an effective batch of 128
 #   (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-#   0.63<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-#   2,048 (**no clear winner: 0 faster, 1 tied, 4
+#   0.81<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+#   2,048 (**no clear winner: 0 faster, 2 tied, 3
 #   slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
 #   bare all-reduce of the gradients took as long as
-#   0.79<!-- output: 64 images per process, the all-reduce over the step --> of a
+#   0.89<!-- output: 64 images per process, the all-reduce over the step --> of a
 #   step at 64 images per process, and
-#   0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
+#   0.26<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 10 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -941,18 +946,17 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
-# processes ran at
-# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times
-# the speed of 1 process on 1 thread (this run, over whole epochs; section 8's table gives
-# the epochs, Appendix A this median). Which explanation do the lesson's measurements
+# processes took longer per epoch than 1 process on 1 thread (section 8's table gives
+# their epochs; Appendix A, round by round). Which explanation do the lesson's measurements
 # support?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
 #   batch.
 # - (b) gloo is slow: NCCL would make the same CPU processes faster.
 # - (c) 2 processes go through twice as many images per epoch as one.
-# - (d) At this batch size, what DDP adds to each step costs more than splitting the
-#   step's images between 2 processes saves.
+# - (d) At this batch size exchanging the gradients takes much of a step's time: each
+#   process steps on half the images, yet the 2 processes' steps with their exchanges took
+#   longer per epoch than 1 process's steps on all of them.
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
@@ -964,15 +968,16 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8 at 64 images per process: the bare all-reduce of the gradients took
 # as long as
-# 0.79<!-- output: 64 images per process, the all-reduce over the step --> of a step
+# 0.89<!-- output: 64 images per process, the all-reduce over the step --> of a step
 # without it. Over whole epochs, the rest of the epoch (the steps and the exchange) took
 # the 2 processes, each stepping on half the images,
-# 0.757 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.239 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
-# 1 thread (section 8's table; Appendix A prints them to 3 decimals): what DDP added cost
-# more than halving the step saved. (a) is wrong: each process computed only its own 64
-# images of every step; so is (c): the shards split each epoch's images between the
-# processes. (b) cannot be: NCCL carries only GPU tensors (PyTorch's distributed
+# 0.720 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.240 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 1 thread, stepping on all of them (section 8, under its table): the 2 processes' rest
+# was the longer, though each had half the images to step on. (a) is wrong: each process
+# computed only its own 64 images of every step; so is (c): the shards split each epoch's
+# images between the processes. (b) cannot be: NCCL carries only GPU tensors (PyTorch's
+# distributed
 # documentation<!-- source: https://pytorch.org/docs/stable/distributed.html -->), so it
 # cannot run these CPU processes.
 
@@ -1002,8 +1007,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 # computed across the processes (its docs; refused on the CPU here). Appendix E does that
 # by hand with `all_reduce` and matches `BatchNorm2d` on the whole batch; a shard
 # normalised with its own statistics did not match. DDP already averages every
-# parameter's gradient, batch norm's weight and bias
-# included<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->.
+# parameter's gradient, batch norm's weight and bias included, as PyTorch's DDP
+# notes<!-- source: https://pytorch.org/docs/stable/notes/ddp.html --> describe (not shown
+# here).
 
 # %% [markdown]
 # **Question 5.** Under DDP, a step accumulates 2 micro-batches, and the first `backward`
@@ -1067,7 +1073,9 @@ for batch in launches:  # the 2 processes' rows again, as the text below quotes 
 for batch, figures in launches.items():
     for arm in (ONE_THREAD, TWO_PROCESSES):
         print(f"{arm} at {batch}, median seconds loading: {figures[arm]['loader']:.3f}")
-        print(f"{arm} at {batch}, seconds of the rest: {figures[arm]['rest']:.3f}")
+        if batch != small:  # section 8 printed the rests at 128, as the figure labels them
+            shown = round(figures[arm]["epoch"], 3) - round(figures[arm]["loader"], 3)
+            print(f"{arm} at {batch}, seconds of the rest: {shown:.3f}")
     halved = figures[TWO_PROCESSES]["loader"] / figures[ONE_THREAD]["loader"]
     print(f"2 processes' loading over 1 process's at {batch}: {halved:.2f}")
     for part, name in (("loader", "loading"), ("rest", "the rest")):
@@ -1077,28 +1085,28 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # Against `1 process, 1 thread`, that is 2 CPUs against 1, the 2 processes ran at
-# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
+# 0.48<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 1.18<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**no clear winner: 3 faster, 2 tied, 0
+# 1.15<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**no clear winner: 4 faster, 1 tied, 0
 # slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
 #
 # Each process loads half of every batch's images; rank 0's loading (timed on the same clock
 # as its epoch) took
-# 0.74<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# 0.70<!-- output: 2 processes' loading over 1 process's at 128 --> of
 # `1 process, 1 thread`'s at 128
-# (0.112 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
-# 0.153 s<!-- output: 1 process, 1 thread at 128, median seconds loading -->) and
-# 0.45<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048
-# (0.073 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
-# 0.160 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
+# (0.104 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
+# 0.150 s<!-- output: 1 process, 1 thread at 128, median seconds loading -->) and
+# 0.47<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048
+# (0.061 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
+# 0.129 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
-# (0.757 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.239 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->) and
+# (0.720 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.240 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->, section 8) and
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
-# 2,048 (0.153 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
-# against 0.092 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->). So in
+# 2,048 (0.122 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
+# against 0.086 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->). So in
 # section 8's figure, at 2,048, the 2 processes' loading is the
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> and
 # their rest the longer: look for any gain of theirs there to come from the loading.
@@ -1166,16 +1174,20 @@ for size in (64, 1024):  # DDP's step minus the same step without DDP
     print(f"{size} images per process, ms DDP adds to a step: {added:.3f}")
     over_step = added / ms[size]["step"]
     print(f"{size} images per process, DDP's addition over the step: {over_step:.2f}")
+over_bare = (ms[64]["ddp"] - ms[64]["step"]) / ms[64]["all_reduce"]  # section 8's all-reduce
+print(f"64 images per process, DDP's addition over the bare all-reduce: {over_bare:.2f}")
 
 # %% [markdown]
-# DDP's step, timed the same way, added more than the bare all-reduce's
-# 0.512 ms<!-- output: 64 images per process, ms of the bare all-reduce --> (section 8):
-# 1.315 ms<!-- output: 64 images per process, ms DDP adds to a step --> at 64 images per
+# DDP's step, timed the same way, added
+# 1.303 ms<!-- output: 64 images per process, ms DDP adds to a step --> at 64 images per
 # process,
-# 2.02<!-- output: 64 images per process, DDP's addition over the step --> times the step
-# without it, and
-# 1.06<!-- output: 1024 images per process, DDP's addition over the step --> times the step
-# at 1,024: the exchange, the waits for the other process and the wrapper together, which
+# 2.48<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
+# the bare all-reduce's
+# 0.525 ms<!-- output: 64 images per process, ms of the bare all-reduce --> (section 8) and
+# 2.21<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# without it; at 1,024,
+# 0.62<!-- output: 1024 images per process, DDP's addition over the step --> times the
+# step. It is the exchange, the waits for the other process and the wrapper together, which
 # the table's indented rows split. `comm_cost.py`, which timed them:
 
 # %%
@@ -1280,8 +1292,8 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 #
 # **How the workers start.** On Linux, `run_torchrun` starts CPU workers by forking a
 # Python that has already imported PyTorch, where a typed `torchrun` starts each worker as
-# a fresh Python (`FORK_WORKERS` in `course_utils/distributed.py`). So a terminal's
-# timings and memory may differ from this lesson's.
+# a fresh Python (`FORK_WORKERS` in `course_utils/distributed.py`). This lesson's timings
+# and memory were not measured from a terminal here.
 #
 # **Memory.** Every process is a full Python with its own PyTorch and copy of the model.
 # A launch's result records its peak memory (`two_processes.peak_rss_mb`, and on Linux

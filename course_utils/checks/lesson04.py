@@ -948,12 +948,10 @@ QUESTIONS: dict[str, Exercise] = {
         hint="section 6: same model, same batches; what did each pipeline do before every step?",
         right="c",
         why=(
-            "a `DataLoader` over a torchvision dataset makes every image again each epoch (a "
-            "PIL image, `ToTensor`, `Normalize`, fetched through `Subset` look-ups). Appendix "
-            "B's control kept the fetching and collating per image, over ready tensors: it "
-            "removed the transforms and the `Subset` look-ups together, and in the course's "
-            "run most of the wait with them, though not all; it does not say which of the two "
-            "cost more. `dataset_to_tensors` does that work "
+            "a `DataLoader` over a torchvision dataset remakes every image's tensor each "
+            "epoch (PIL image, transforms, look-ups), and the classic pipeline spent most of "
+            "its epoch waiting for those batches (section 6's table); the outputs do not say "
+            "which part of the remaking cost what. `dataset_to_tensors` does the remaking "
             "once, and each epoch then only gathers rows out of ready tensors. That one-off "
             "cost is won back after the number of epochs Appendix B prints."
         ),
@@ -1033,7 +1031,7 @@ QUESTIONS: dict[str, Exercise] = {
         "a scaler?",
         right="b",
         why=(
-            "in the course's run, Appendix C's probe printed the layers' outputs and the "
+            "in the course's run, section 7's probe printed the layers' outputs and the "
             "gradient of the first Linear's output in bfloat16, and a weight and its gradient "
             "in float32. So the matrix products run in bfloat16, with fewer digits but "
             "float32's range, which PyTorch's AMP documentation describes as much faster for "
@@ -1044,7 +1042,7 @@ QUESTIONS: dict[str, Exercise] = {
         ),
         misconceptions={
             "a": (
-                "Autocast keeps the weights and the loss in float32 (Appendix C's probe "
+                "Autocast keeps the weights and the loss in float32 (section 7's probe "
                 "printed a weight and its gradient as float32); the layers' outputs are "
                 "computed in 16 bits. A gradient scaler is what float16 needs, for its narrow "
                 "range; bfloat16 has float32's range, and section 7 trains it with `fit`, "

@@ -426,11 +426,12 @@ QUESTIONS: dict[str, Exercise] = {
         ),
         right="d",
         why=(
-            "at 64 images per process, what DDP adds to each step costs more than splitting "
-            "the step's images between 2 processes saves: section 8 printed, for the run you "
-            "made, the bare all-reduce's time over that of a step without it, and over whole "
-            "epochs each arm's rest of the epoch (the steps and the exchange): compare the 2 "
-            "processes' rest, each process stepping on half the images, with 1 process's."
+            "section 8 printed, for the run you made, the bare all-reduce's time over that of "
+            "a step without it at 64 images per process, and, over whole epochs at 128, the "
+            "seconds of the rest of the epoch (the steps and the exchange) for 1 process on 1 "
+            "thread and for 2 processes. In the worked run the all-reduce took much of a "
+            "step's time, and the 2 processes' rest was the longer, though each process "
+            "stepped on half the images."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 5: rank 0 "
@@ -456,8 +457,8 @@ QUESTIONS: dict[str, Exercise] = {
         ),
         misconceptions={
             "b": "DDP already averages every parameter's gradient, the batch-norm layers' "
-            "included. The problem Appendix E shows is in the forward pass: each shard's "
-            "mean differs from the whole batch's.",
+            "included (PyTorch's DDP notes). The problem Appendix E shows is in the forward "
+            "pass: each shard's mean differs from the whole batch's.",
             "c": "SyncBatchNorm adds communication to every forward pass (Appendix E does it "
             "by hand: an all-reduce of each channel's sums), so it cannot make a step cheaper. "
             "It exists for correctness: a shard normalised with its own statistics did not "
