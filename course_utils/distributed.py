@@ -4,8 +4,8 @@ Lesson 06 introduces every helper here. A training script launched by ``torchrun
 wraps its work in ``process_group()``, prints with ``rank_print`` and checks its
 data with ``check_world_size``; the notebook that launches the script uses
 ``run_torchrun``, which also measures the time and memory of the processes,
-``function_file`` to hand a script a function typed in the notebook,
-``script_excerpt`` to show a script's lines, and ``lesson_scripts`` to find them.
+``function_file`` to hand a script a function typed in the notebook, and
+``lesson_scripts`` to find the lesson's scripts.
 Every distributed call has a timeout, so a process that waits for a partner that
 never comes fails with an error instead of hanging.
 """
@@ -49,7 +49,6 @@ __all__ = [
     "process_group",
     "rank_print",
     "run_torchrun",
-    "script_excerpt",
     "simulate_group",
     "torchrun_command",
 ]
@@ -621,25 +620,6 @@ def lesson_scripts(places: Sequence[str | Path] | None = None) -> Path:
             return place
     looked = ", ".join(str(place) for place in places)
     raise FileNotFoundError(f"no folder of lesson scripts in any of: {looked}")
-
-
-def script_excerpt(path: str | Path, *pieces: tuple[str, int]) -> str:
-    """Lines of the script at ``path`` with their line numbers, for reading in a notebook:
-    for each ``(text, count)`` in turn, the first line holding ``text`` after the previous
-    piece and the ``count - 1`` lines after it. A line ``...`` stands between two pieces
-    that are not adjacent, for the lines left out. Returns the lines joined by newlines.
-    Raises ``ValueError`` naming the file and the text where a piece is not found. Lesson 06."""
-    lines = Path(path).read_text().splitlines()
-    shown, start = [], 0
-    for text, count in pieces:
-        found = next((n for n in range(start, len(lines)) if text in lines[n]), None)
-        if found is None:
-            raise ValueError(f"{path}: no line holding {text!r} after line {start}")
-        if shown and found > start:  # lines left out since the previous piece
-            shown.append("...")
-        shown += [f"{n + 1:3} {lines[n]}" for n in range(found, min(found + count, len(lines)))]
-        start = found + count
-    return "\n".join(shown)
 
 
 FUNCTION_FILE_HEADER = "import torch\nimport torch.distributed as dist\nfrom torch import nn\n\n\n"

@@ -28,8 +28,9 @@ __all__ = [
     "comm_cost_table",
     "read_arms",
     "read_arms_json",
-    "read_weight_gap",
     "read_comm_cost",
+    "read_weight_gap",
+    "shown_parts",
 ]
 
 _TIMING = re.compile(
@@ -204,9 +205,19 @@ def read_arms_json(folder: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def shown_parts(row: dict) -> tuple[float, float, float]:
+    """An arm's median epoch, median loading and the rest, as the lesson prints them: the
+    first two to 3 decimals and the rest as their difference, so that the printed parts add
+    up (as ``plotting.plot_epoch_parts`` labels its bars). ``row``: one arm of
+    ``read_arms``'s figures. Lesson 06."""
+    epoch, loader = round(row["epoch"], 3), round(row["loader"], 3)
+    return epoch, loader, round(epoch - loader, 3)
+
+
 def arms_table(figures: dict[str, dict], title: str) -> str:
     """A table of ``read_arms``'s figures: one row per arm, in the order given, the arm
-    column as wide as its longest name (24 characters at least). Lesson 06."""
+    column as wide as its longest name (24 characters at least); seconds to 3 decimals, the
+    rest as ``shown_parts`` gives it, so each row's parts add up. Lesson 06."""
     width = max([24, *(len(arm) for arm in figures)])
     rows = [
         title,
@@ -214,10 +225,11 @@ def arms_table(figures: dict[str, dict], title: str) -> str:
         f"{'the rest':>8} | val accuracy",
     ]
     for arm, row in figures.items():
-        spread = f"{min(row['epochs']):.2f} to {max(row['epochs']):.2f}"
+        spread = f"{min(row['epochs']):.3f} to {max(row['epochs']):.3f}"
+        epoch, loader, rest = shown_parts(row)
         rows.append(
-            f"{arm:<{width}} | {row['epoch']:>5.2f} | {spread:>15} | {row['loader']:>6.2f} | "
-            f"{row['rest']:>8.2f} | {row['val_acc']:.4f}"
+            f"{arm:<{width}} | {epoch:>5.3f} | {spread:>15} | {loader:>6.3f} | "
+            f"{rest:>8.3f} | {row['val_acc']:.4f}"
         )
     return "\n".join(rows)
 

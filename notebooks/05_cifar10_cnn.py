@@ -44,7 +44,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 353 s with a peak memory of 1114 MB. The course's
+# > 2 threads); the whole lesson ran in 396 s with a peak memory of 1234 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -134,7 +134,7 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 # As in lesson 04, decode the images once, before training: as `ImageFolder`'s `loader`,
 # `decode_image` reads each file straight into a `uint8` tensor, a quarter of `float32`'s
 # memory. The cell times that one decoding
-# (7.5 s<!-- output: decoding the training images once (seconds) --> in the run shown), paid
+# (7.3 s<!-- output: decoding the training images once (seconds) --> in the run shown), paid
 # once rather than every epoch. Lesson 04 timed a `DataLoader` that transforms each image every
 # epoch; this lesson times no such loader.
 #
@@ -465,7 +465,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 20.0 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 21.1 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -590,7 +590,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 1.02<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 0.99<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN on this CPU. The CNN's lead over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points.
@@ -673,10 +673,12 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 #   should pay less (exercise 1 looks for it).
 #
 # **A residual block's path for the gradient.** An untrained stack of 21 convolutions
-# with ReLU and no batch norm, at PyTorch's default initialisation, two ways: plain, and
-# with `x + f(x)` around each pair. One backward pass of a loss on 32 validation images
-# compares the gradient that reaches the first convolution with the one that reaches the
-# last. Nothing is trained.
+# with ReLU and no batch norm, three ways: plain, and with `x + f(x)` around each pair,
+# both at PyTorch's default initialisation; and plain again, initialised the *He* way
+# (`kaiming_normal_` weights with a spread of √(2 / inputs per output), meant to keep a
+# ReLU stack's signal in range; biases 0). One backward pass of a loss on 32 validation
+# images compares the gradient that reaches the first convolution with the one that
+# reaches the last. Nothing is trained.
 
 
 # %%
@@ -723,8 +725,13 @@ def gradient_ratio(residual: bool, he_init: bool = False) -> float:
 
 
 release_memory()  # room for the stacks' activations, within the lesson's memory budget
-for name, residual in (("plain", False), ("residual", True)):
-    print(f"{name} stack, first layer's gradient / last's: {gradient_ratio(residual):.2g}")
+for name, residual, he_init in (
+    ("plain", False, False),
+    ("residual", True, False),
+    ("He-initialised plain", False, True),
+):
+    ratio = gradient_ratio(residual, he_init=he_init)
+    print(f"{name} stack, first layer's gradient / last's: {ratio:.2g}")
 
 # %% [markdown]
 # At PyTorch's default initialisation, the plain stack's first-layer gradient was
@@ -732,13 +739,14 @@ for name, residual in (("plain", False), ("residual", True)):
 # With the additions it was
 # 3.6<!-- output: residual stack, first layer's gradient / last's --> times the last's:
 # each `x + f(x)` passes the gradient back through its `x` path unchanged and adds `f`'s
-# share to it, so here the first layer's gradient even grew. He et al. (2016) introduced
-# the additions because deeper plain networks trained *worse* than shallower ones, even
-# with batch
+# share to it, so here the first layer's gradient even grew. The He-initialised plain
+# stack kept its gradient too:
+# 0.67<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
+# the last's, so at the start the additions are one remedy, not the only one. He et al.
+# (2016) introduced the additions because deeper plain networks trained *worse* than
+# shallower ones, even with batch
 # norm<!-- source: He et al., arXiv 1512.03385, section 4.1, plain nets with BN --> (the
-# *degradation* problem); this demo does not train. Appendix E runs a third stack, plain
-# but initialised the He way: look there for whether the additions are the only way to
-# keep the gradient.
+# *degradation* problem); this demo does not train.
 #
 # **Batch norm in train and eval mode.** What does a fresh `BatchNorm2d` do to one batch
 # whose channels have means near 2, in each mode?
@@ -922,9 +930,11 @@ show_batch(
 # checks Adam and one-cycle by hand against PyTorch):
 # - *Adam*: scales each weight's step by its own gradient history;
 # - *one-cycle* (`fit_one_cycle`): the rate rises to a peak, then falls, meant to train at
-#   a large rate mid-run without an unstable start (section 7 plots it);
+#   a large rate mid-run without an unstable start (section 7 plots the rate);
 # - *weight decay*: adds 1e-4 times each weight to its gradient, meant to keep the weights
-#   small (the cells after the check below measure that term's size);
+#   small (the cells after the check below measure that term's size); the recipe keeps it
+#   and clipping without validating them here (Appendix C's short runs do not show them
+#   helping);
 # - *gradient clipping*: caps each gradient value at 0.1.
 #
 # Weight decay and clipping, by hand, against PyTorch:
@@ -947,7 +957,8 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 # %% [markdown]
 # **How big is weight decay's term?** A fresh width-8 ResNet-9 (seed 0), one batch of the
 # first 128 training images, one backward pass of the cross-entropy: the term's length
-# against the gradient's (each the square root of its sum of squares):
+# against the gradient's (each the square root of its sum of squares), and the share of the
+# gradient's values that clipping at 0.1 would cut:
 
 # %%
 with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
@@ -959,6 +970,8 @@ gradients = torch.cat([p.grad.flatten() for p in fresh.parameters()])
 decay_term = 1e-4 * torch.cat([p.detach().flatten() for p in fresh.parameters()])
 decay_share = (decay_term.norm() / gradients.norm()).item()  # lengths: root sums of squares
 print(f"weight decay's term / gradient, lengths, first batch: {decay_share:.6f}")
+clipped_share = (gradients.abs() > 0.1).float().mean().item()  # values beyond ±0.1
+print(f"share of the gradient's values that clipping at 0.1 cuts, first batch: {clipped_share:.4f}")
 del fresh, fresh_batch, gradients, decay_term
 
 # %% [markdown]
@@ -966,6 +979,9 @@ del fresh, fresh_batch, gradients, decay_term
 # 0.014%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
 # gradient's length: coupled with Adam, this lesson's weight decay is tiny next to the
 # gradient, on one batch of an untrained network. Appendix C asks what it does in short runs.
+# On a fresh network's first batch, clipping at 0.1 touched
+# 1.1%<!-- output: share of the gradient's values that clipping at 0.1 cuts, first batch -->
+# of the gradient's values.
 
 
 # %% [markdown]
@@ -1060,7 +1076,7 @@ plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 # The width-8 ResNet-9 (section 6's network, narrower) and the full recipe, trained for
 # 1,056<!-- output: ResNet-9, width 8, training steps --> steps on all the training
 # images, reached **74.1%**<!-- output: ResNet-9 validation accuracy --> validation
-# accuracy in 65 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
+# accuracy in 78 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
 # CPU (one run, seed 0). In the figure, the training loss is each epoch's average over
 # augmented batches in train mode, taken while the weights changed; the validation loss
 # is measured on plain images in eval mode after the epoch, so the two are not measured
@@ -1351,7 +1367,7 @@ print(
 # - **Residual blocks** output `x + f(x)`: the added `x` is a path for the gradient past
 #   `f`. At initialisation, in a stack without batch norm, it kept the gradient that a plain
 #   stack lost at PyTorch's default initialisation; He's initialisation kept it too
-#   (Appendix E).
+#   (section 6).
 # - **Augmentation.** Random crops after padding by 4 and flips give each image 162
 #   possible views, so memorising should pay less; exercise 1 removes it and looks for
 #   overfitting.
@@ -1360,7 +1376,7 @@ print(
 #   both by hand against PyTorch.
 # - **ResNet-9 on this CPU.** Width 8 with the full recipe, 3 epochs on all the training
 #   images: **74.1%**<!-- output: ResNet-9 validation accuracy --> on validation in
-#   65 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
+#   78 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
 #   Test-time augmentation was chosen on validation
 #   (75.8%<!-- output: validation accuracy with test-time augmentation --> with it): the
 #   rule chose to **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
@@ -1372,7 +1388,9 @@ print(
 #   clipping, batch size, epochs and augmentation differ). Validation, not the test
 #   set, made this lesson's choices; the recipe and FastNet's settings came from the
 #   course's benchmark, which saw test scores (section 8, Appendix A).
-# - Which of the recipe's parts a short run can detect, read seed by seed: Appendix C.
+# - Which of the recipe's parts a short run can detect, read seed by seed: Appendix C. The
+#   recipe keeps weight decay and clipping without validating them here: its short runs do
+#   not show them helping.
 
 # %% [markdown]
 # ## Exercises
@@ -1576,15 +1594,16 @@ if exercise_1_passed:
 
 # %%
 width_epochs = full_or_smoke(full=2, smoke=1)
-width_seeds = (0, 1, 2)  # every width from each seed; seed 0's runs are the ones kept
+width_seeds = (0, 1, 2)  # every width from each seed; seed 0's models are the ones kept
 print(f"resnet_width {resnet_width}, width_epochs {width_epochs}, width_seeds {width_seeds}")
 
 # %%
-# The dicts the check reads, keyed by width, and the loops that fill them: seed 0's runs
-# whole, and each width's final validation accuracy from every seed (seed 0 first). Inside
-# the inner loop, name the run's parts as the lines after it expect: `run_model`,
-# `run_start` (a copy of its weights before training), `run_loader`, `run_history` and
-# `run_final` (its final validation accuracy).
+# The dicts the check reads, keyed by width, and the loops that fill them: seed 0's model
+# and history, and each width's start, loader and final validation accuracy from every
+# seed (seed 0 first), so that the check sees every seed's seeding. Inside the inner loop,
+# name the run's parts as the lines after it expect: `run_model`, `run_start` (a copy of
+# its weights before training), `run_loader`, `run_history` and `run_final` (its final
+# validation accuracy).
 width_histories, width_models, width_starts, width_loaders, width_finals = {}, {}, {}, {}, {}
 for seed in width_seeds:
     for width in (resnet_width // 4, resnet_width // 2, resnet_width):
@@ -1617,10 +1636,11 @@ for seed in width_seeds:
         )
         run_final = run_history[-1]["val_acc"]
         ### END SOLUTION
+        width_starts.setdefault(width, []).append(run_start)  # every seed's, seed 0 first
+        width_loaders.setdefault(width, []).append(run_loader)
         width_finals.setdefault(width, []).append(run_final)
-        if seed == 0:  # the runs the check inspects
+        if seed == 0:  # the runs the check inspects whole
             width_histories[width], width_models[width] = run_history, run_model
-            width_starts[width], width_loaders[width] = run_start, run_loader
     print(f"finished seed {seed}, all widths")
 
 # %%
@@ -1666,8 +1686,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.62 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.67 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
+# 0.71 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.89 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
 # run, timed once per width. The epoch lines above give both epochs' seconds, validation
 # included. Look for the seconds to grow far less than the parameters. Python's fixed
 # cost per step is one possible reason; it was not measured.
@@ -2213,7 +2233,7 @@ print(f"one-cycle, its seeds' changes up to (points): {max(one_cycle):+.2f}")
 # least 10.36<!-- output: removing batch norm, smallest drop of a seed (points) --> points:
 # more than any recipe's seed SD (at most
 # 3.12<!-- output: largest seed SD of any recipe (points) --> points). That run also gave
-# each convolution a bias and kept a rate set for the network with batch norm.
+# each convolution a bias and kept the rate of the recipe with batch norm (not retuned).
 #
 # Weight decay moved
 # 5<!-- output: weight decay (3 vs 2) --> of 5 seeds down, by
@@ -2261,8 +2281,8 @@ print(f"one-cycle, its seeds' changes up to (points): {max(one_cycle):+.2f}")
 # to channels-last. This page's outputs come from a CPU, so they do not show the course
 # outline's
 # 90%<!-- source: course outline, lesson 05 --> goal.
-# An earlier version of the lesson, run once as a script on an NVIDIA H200 with PyTorch
-# 2.11, trained it for
+# An earlier version of this code, run once as a script on another machine (an NVIDIA H200,
+# PyTorch 2.11), trained it for
 # 0.53 minutes<!-- source: benchmarks/RESULTS.md, H200 run of 2026-12-04, torch 2.11.0 -->
 # and reached
 # 89.3%<!-- source: benchmarks/RESULTS.md, H200 run of 2026-12-04, torch 2.11.0 --> test
@@ -2283,29 +2303,9 @@ print(f"one-cycle, its seeds' changes up to (points): {max(one_cycle):+.2f}")
 #
 # *Optional: read after the exercises.*
 #
-# This appendix extends sections 6 and 7: He's initialisation, Adam and one-cycle, each
-# checked by hand.
+# This appendix extends sections 6 and 7: Adam and one-cycle, each checked by hand.
 #
-# **He's initialisation.** Section 6's plain stack of 21 convolutions, at PyTorch's default
-# initialisation, passed its first layer
-# 1.1e-09<!-- output: plain stack, first layer's gradient / last's --> times the last
-# layer's gradient. The same plain stack, without additions, re-initialised the *He* way
-# (`deep_stack(..., he_init=True)`: `kaiming_normal_` weights with a spread of
-# √(2 / inputs per output), meant to keep a ReLU stack's signal in range; biases 0), goes
-# through section 6's one backward pass:
-
-# %%
-release_memory()
-he_ratio = gradient_ratio(residual=False, he_init=True)  # section 6's function
-print(f"He-initialised plain stack, first layer's gradient / last's: {he_ratio:.2g}")
-
-# %% [markdown]
-# The He-initialised plain stack kept its gradient:
-# 0.67<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
-# the last's. So at the start the additions are one way to keep the gradient, not the
-# only one.
-#
-# **Adam by hand.** Adam (lesson 03 used it in a line) keeps two running averages for each
+# **Adam by hand.** Adam (lesson 03's section 8 used it) keeps two running averages for each
 # weight: one of its gradient, which at each step keeps a share *beta1* =
 # 0.9<!-- source: PyTorch docs, torch.optim.Adam, default betas=(0.9, 0.999) --> of the
 # old average, and one of the gradient's square (beta2 = 0.999). Both start at 0, so

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 60 s with a peak memory of 1381 MB. The course's
+# > 2 threads); the whole lesson ran in 60 s with a peak memory of 1369 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -302,7 +302,8 @@ else:
 # ## 5. In 2 real processes, then DDP
 #
 # `manual_ddp.py` runs your `average_gradients` in 2 processes and compares the result
-# with one process on the whole batch, and with DDP. One data-parallel step:
+# with one process on the whole batch, and with DDP (the full script: Appendix B). One
+# data-parallel step:
 #
 # ```text
 # the batch of 64 images, split into one shard per process
@@ -314,21 +315,13 @@ else:
 #     -> the same SGD step in every process: the copies stay equal
 # ```
 #
-# Below, numbered, the script's data-parallel lines (the full script: Appendix B).
-# `gradients_on` gives a model's gradients on some images, `weight_spread` the largest gap
-# between the processes' copies of any weight, and `rank_print` prints from rank 0,
-# unprefixed; lines every rank prints start `[rank N]`. The launch after the excerpt hands
-# your `average_gradients` to the script in a file, which `function_file` writes and the
-# script runs with `runpy` (`average_by_hand` stands in if exercise 1 is not done).
-
-
-# %%
-from course_utils.distributed import script_excerpt
-
-# The script's own average (5 lines), then from joining the group to DDP's gradients (30);
-# script_excerpt numbers each piece's lines; a line ... stands for those left out between.
-manual_pieces = [("def average_by_hand", 5), ("with process_group", 30)]
-print(script_excerpt(scripts / "manual_ddp.py", *manual_pieces))
+# The script prints which function averaged, the largest gap between the processes'
+# initial weights before and after DDP wraps the model, how far each rank's own-shard
+# gradient is from the whole batch's (beside the size of the whole batch's gradient
+# values), and whether the average equals the whole batch's gradient and DDP's. Lines
+# from rank 0 alone are unprefixed; lines every rank prints start `[rank N]`. Your
+# function reaches the script in a file, which `function_file` writes and the script runs
+# with `runpy` (its own loop stands in if exercise 1 is not done).
 
 # %%
 from course_utils.distributed import function_file
@@ -429,10 +422,8 @@ for epoch in (0, 1):
 # With one GPU (Colab's), start the line with `CUDA_VISIBLE_DEVICES=` so that the 2
 # processes run on the CPU with gloo, as `run_torchrun(..., cpu_only=True)` does here.
 # `--standalone` means one machine, meeting on a free local port; `--nproc_per_node` is
-# the number of processes (usually of GPUs). Each process gets 1 *intra-op thread*
-# (PyTorch splits one operation, such as a matrix product, over the number of threads
-# `torch.set_num_threads` sets), and section 8's arm `1 process, 2 threads` is one process
-# with 2 of them.
+# the number of processes (usually of GPUs). Each process gets 1 thread; section 8
+# compares that with threads.
 
 # %%
 import json
@@ -466,13 +457,13 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # %% [markdown]
 # ## 8. When does splitting a step over processes pay?
 #
-# On 2 CPUs, a second process is one way to use the second CPU, a second intra-op thread
-# the other. `compare_arms.py` trains the MLP over whole epochs, loading included, in three
-# *arms* from the same weights on the same batches: `1 process, 1 thread`,
-# `1 process, 2 threads` and `2 processes, 1 thread each` (under DDP), at effective batches
-# of 128 and 2,048. Each batch size's figures come from one launch of 6 *rounds*, each one
-# epoch of every arm in a rotating order; the first, a warm-up, is left out, so 5 count (1
-# of 2 in smoke mode). The tables give each arm's medians over the counted rounds.
+# Section 7 gave each process 1 *intra-op thread*: PyTorch splits one operation, such as a
+# matrix product, over the threads `torch.set_num_threads` sets. On 2 CPUs, a second
+# process is one way to use the second CPU, a second thread the other. `compare_arms.py`
+# trains the MLP over whole epochs, loading included, from the same weights on the same
+# batches, in three *arms*: `1 process, 1 thread`, `1 process, 2 threads` (one process with
+# 2 threads) and `2 processes, 1 thread each` (under DDP), at effective batches of 128 and
+# 2,048. The tables give each arm's medians over the counted *rounds* (the code: what a round is).
 
 # %%
 from course_utils.report import record_result
@@ -482,6 +473,9 @@ from course_utils.scaling import SPEED_UP_DIGITS, arm_speed_ups, read_arms
 ONE_THREAD = "1 process, 1 thread"  # the baseline (meanwhile rank 1 waits at a barrier)
 TWO_THREADS = "1 process, 2 threads"
 TWO_PROCESSES = "2 processes, 1 thread each"  # under DDP
+# Each batch size's figures come from one launch of 6 rounds (2 in smoke mode), each one
+# epoch of every arm in a rotating order; the first, a warm-up, is left out, so 5 count
+# (1 in smoke mode).
 arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
 big_batch = full_or_smoke(full=1024, smoke=256)  # images per process in the second launch
 
@@ -523,7 +517,7 @@ against_two = {
 }
 
 # %%
-from course_utils.scaling import arms_table
+from course_utils.scaling import arms_table, shown_parts
 
 # Each arm's medians over the rounds: its epoch, the range of its rounds' epochs, loading
 # its batches (for 2 processes, rank 0's, as its epoch), the rest of the epoch, and its
@@ -532,11 +526,12 @@ from course_utils.scaling import arms_table
 # untuned: compare the accuracies only within a batch size).
 for batch, figures in launches.items():
     print(arms_table(figures, f"effective batch {batch}, seconds per epoch on {machine}"))
-# The rest of the epoch at 128 (the steps and the exchange) for 1 process on 1 thread and
-# for 2 processes, each stepping on half of every batch's images: as the figure labels it,
-# the median epoch minus the median loading, each to 3 decimals, so the parts add up.
+# The rest of the epoch at 128 (the steps, the exchange and any wait for the other process)
+# for 1 process on 1 thread and for 2 processes, each stepping on half of every batch's
+# images: as the figure labels it, the median epoch minus the median loading, each to 3
+# decimals, so the parts add up.
 for arm in (ONE_THREAD, TWO_PROCESSES):
-    shown = round(launches[small][arm]["epoch"], 3) - round(launches[small][arm]["loader"], 3)
+    shown = shown_parts(launches[small][arm])[2]
     print(f"{arm} at {small}, seconds of the rest: {shown:.3f}")
 # The fair comparison, the two ways to use both CPUs: 2 processes' speed-up over 1 process
 # on 2 threads, the median of the rounds', and its verdict (a winner only when every
@@ -574,22 +569,25 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# 0.39<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 # speed at an effective batch of 128 (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-# 0.81<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**no clear winner: 0 faster, 2 tied, 3
-# slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
+# 0.76<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**slower in every
+# round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
 # these 2 CPUs, at 128,
 # **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->;
 # Appendix A sets both arms against `1 process, 1 thread` and checks that 1 process and 2
 # trained the same model.
 #
-# **The step, in two parts.** The rest of a 2-process epoch is its steps, each on half the
-# images with an all-reduce of the gradients: at 128 it took
-# 0.720 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.240 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
-# `1 process, 1 thread`, stepping on all the images. `comm_cost.py` times the bare
+# **The step, in two parts.** The rest of a 2-process epoch (the figure's "the rest of the
+# median epoch") holds its steps, each on half the images, the exchange of the gradients
+# and any wait for the other process: at 128 it took
+# 0.771 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.257 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
+# `1 process, 1 thread`, stepping on all the images. The 2 processes' extra rest is the
+# exchange, the waits for the other process and the 2 processes sharing 2 CPUs, together:
+# this section does not separate them. `comm_cost.py` times the bare
 # all-reduce and the step without it at B = 64 and B = 1,024 images per process (effective
 # batches of 128 and 2,048), with random inputs, no loading and 1 thread per process, each
 # the median over many repeats of the slower process (Appendix A: the full table).
@@ -623,14 +621,14 @@ print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 3.57<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 3.38<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 1.03<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# 1.11<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
 # times. The bare all-reduce took as long as
-# 0.89<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# 0.83<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
-# 0.26<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# 0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
 # of the two batches measured, the larger one gave the 2 processes more work to share for
 # each exchange. Appendix A times DDP's own step the same way.
@@ -690,8 +688,28 @@ del test_set, test_guesses
 # `SyncBatchNorm` (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps it in) makes each
 # process normalise with the whole batch's (PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->):
-# it combines every process's per-channel mean, variance and count. Appendix E does the
-# equivalent by hand on the CPU and matches `BatchNorm2d` on the whole batch in one process.
+# it combines every process's per-channel mean, variance and count. `batch_norm.py`
+# compares the pixel mean of each process's 32-image shard with the whole batch's, does
+# the equivalent of `SyncBatchNorm` by hand on the CPU (it all-reduces each channel's sums,
+# sums of squares and counts), and compares the result with `BatchNorm2d` on the whole
+# batch in one process; last, it tries `SyncBatchNorm` itself, which this PyTorch refuses
+# on the CPU (Appendix E: the script, step by step):
+
+# %%
+batch_norm = run_torchrun(
+    scripts / "batch_norm.py", nproc=2, args=[batch_path], timeout=launch_timeout, cpu_only=cpu_only
+)
+print(batch_norm.output)
+
+# %% [markdown]
+# Each shard's mean differs from the whole batch's. Rank 0's shard, normalised with the
+# all-reduced statistics, against `BatchNorm2d` on the whole batch:
+# **True (largest gap 9.5e-07)**
+# <!-- says: [rank 0] normalised by hand == BatchNorm2d on the whole batch -->.
+# Normalised with its own shard's statistics instead, as plain batch norm in each process
+# would, rank 0's shard ended up to
+# 2.4e-01<!-- output: [rank 0] normalised with my shard's own statistics, largest gap -->
+# away.
 #
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
@@ -715,9 +733,20 @@ print(accumulation.output)
 #
 # **When the model itself does not fit**, FSDP (Fully Sharded Data Parallel) shards the
 # model's parameters and their gradients over the processes, where DDP keeps whole copies
-# in each; Appendix E's `fsdp.py` shows both sharded. FSDP is meant to shard the optimizer
-# state too (PyTorch's FSDP2
+# in each. FSDP is meant to shard the optimizer state too (PyTorch's FSDP2
 # tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->).
+# `fsdp.py` shards lesson 03's MLP over the 2 CPU processes with `fully_shard` (who holds
+# what, not a speed), then does by hand what FSDP does before a layer computes: an
+# `all_gather` of the processes' slices of the first layer's weights (Appendix E: the
+# script):
+
+# %%
+fsdp = run_torchrun(scripts / "fsdp.py", nproc=2, timeout=launch_timeout, cpu_only=cpu_only)
+print(fsdp.output)
+
+# %% [markdown]
+# Each process held half of the parameters and, after `backward`, gradients for that half
+# only; the gathered weights equal an unsharded copy made from the same seed.
 
 # %% [markdown]
 # ## Summary
@@ -742,17 +771,17 @@ print(accumulation.output)
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
 # - Section 8: over whole epochs, round by round, 2 processes ran at
-#   0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+#   0.39<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 #   speed of 1 process on 2 threads (the same 2 CPUs) at an effective batch of 128
 #   (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-#   0.81<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-#   2,048 (**no clear winner: 0 faster, 2 tied, 3
-#   slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
+#   0.76<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+#   2,048 (**slower in every
+#   round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
 #   bare all-reduce of the gradients took as long as
-#   0.89<!-- output: 64 images per process, the all-reduce over the step --> of a
+#   0.83<!-- output: 64 images per process, the all-reduce over the step --> of a
 #   step at 64 images per process, and
-#   0.26<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
+#   0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 10 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -968,16 +997,17 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8 at 64 images per process: the bare all-reduce of the gradients took
 # as long as
-# 0.89<!-- output: 64 images per process, the all-reduce over the step --> of a step
-# without it. Over whole epochs, the rest of the epoch (the steps and the exchange) took
-# the 2 processes, each stepping on half the images,
-# 0.720 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.240 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 0.83<!-- output: 64 images per process, the all-reduce over the step --> of a step
+# without it. Over whole epochs, the rest of the epoch (the steps, the exchange and any
+# wait for the other process) took the 2 processes, each stepping on half the images,
+# 0.771 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.257 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
 # 1 thread, stepping on all of them (section 8, under its table): the 2 processes' rest
-# was the longer, though each had half the images to step on. (a) is wrong: each process
-# computed only its own 64 images of every step; so is (c): the shards split each epoch's
-# images between the processes. (b) cannot be: NCCL carries only GPU tensors (PyTorch's
-# distributed
+# was the longer, though each had half the images to step on. That extra rest is the
+# exchange, the waits for the other process and the 2 processes sharing 2 CPUs, together;
+# the lesson does not separate them. (a) is wrong: each process computed only its own 64
+# images of every step; so is (c): the shards split each epoch's images between the
+# processes. (b) cannot be: NCCL carries only GPU tensors (PyTorch's distributed
 # documentation<!-- source: https://pytorch.org/docs/stable/distributed.html -->), so it
 # cannot run these CPU processes.
 
@@ -996,7 +1026,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 10 on SyncBatchNorm; Appendix E computes its statistics by hand
+# Hint: section 10 on SyncBatchNorm, and the lines batch_norm.py printed after it
 answer_q4 = "a"
 ### END SOLUTION
 check_exercise("Q4", answer_q4=answer_q4)
@@ -1004,9 +1034,13 @@ check_exercise("Q4", answer_q4=answer_q4)
 # %% [markdown] tags=["solution"]
 # **(a).** As section 10 says, plain `BatchNorm` normalises with its own shard's
 # statistics, while with `SyncBatchNorm` each process normalises with the whole batch's,
-# computed across the processes (its docs; refused on the CPU here). Appendix E does that
-# by hand with `all_reduce` and matches `BatchNorm2d` on the whole batch; a shard
-# normalised with its own statistics did not match. DDP already averages every
+# computed across the processes (its docs; refused on the CPU here). Section 10's
+# `batch_norm.py` did that by hand with `all_reduce` and matched `BatchNorm2d` on the
+# whole batch (**True (largest gap 9.5e-07)**
+# <!-- says: [rank 0] normalised by hand == BatchNorm2d on the whole batch -->); rank 0's
+# shard normalised with its own statistics ended up to
+# 2.4e-01<!-- output: [rank 0] normalised with my shard's own statistics, largest gap -->
+# away. DDP already averages every
 # parameter's gradient, batch norm's weight and bias included, as PyTorch's DDP
 # notes<!-- source: https://pytorch.org/docs/stable/notes/ddp.html --> describe (not shown
 # here).
@@ -1074,7 +1108,7 @@ for batch, figures in launches.items():
     for arm in (ONE_THREAD, TWO_PROCESSES):
         print(f"{arm} at {batch}, median seconds loading: {figures[arm]['loader']:.3f}")
         if batch != small:  # section 8 printed the rests at 128, as the figure labels them
-            shown = round(figures[arm]["epoch"], 3) - round(figures[arm]["loader"], 3)
+            shown = shown_parts(figures[arm])[2]
             print(f"{arm} at {batch}, seconds of the rest: {shown:.3f}")
     halved = figures[TWO_PROCESSES]["loader"] / figures[ONE_THREAD]["loader"]
     print(f"2 processes' loading over 1 process's at {batch}: {halved:.2f}")
@@ -1085,28 +1119,28 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # Against `1 process, 1 thread`, that is 2 CPUs against 1, the 2 processes ran at
-# 0.48<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
+# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 1.15<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**no clear winner: 4 faster, 1 tied, 0
+# 1.24<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**no clear winner: 3 faster, 2 tied, 0
 # slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
 #
 # Each process loads half of every batch's images; rank 0's loading (timed on the same clock
 # as its epoch) took
-# 0.70<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# 0.69<!-- output: 2 processes' loading over 1 process's at 128 --> of
 # `1 process, 1 thread`'s at 128
-# (0.104 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
-# 0.150 s<!-- output: 1 process, 1 thread at 128, median seconds loading -->) and
-# 0.47<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048
-# (0.061 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
-# 0.129 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
+# (0.107 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
+# 0.155 s<!-- output: 1 process, 1 thread at 128, median seconds loading -->) and
+# 0.43<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048
+# (0.067 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
+# 0.156 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
-# (0.720 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.240 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->, section 8) and
+# (0.771 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.257 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->, section 8) and
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
-# 2,048 (0.122 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
-# against 0.086 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->). So in
+# 2,048 (0.143 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
+# against 0.101 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->). So in
 # section 8's figure, at 2,048, the 2 processes' loading is the
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> and
 # their rest the longer: look for any gain of theirs there to come from the loading.
@@ -1179,14 +1213,14 @@ print(f"64 images per process, DDP's addition over the bare all-reduce: {over_ba
 
 # %% [markdown]
 # DDP's step, timed the same way, added
-# 1.303 ms<!-- output: 64 images per process, ms DDP adds to a step --> at 64 images per
+# 1.307 ms<!-- output: 64 images per process, ms DDP adds to a step --> at 64 images per
 # process,
-# 2.48<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
+# 2.59<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
 # the bare all-reduce's
-# 0.525 ms<!-- output: 64 images per process, ms of the bare all-reduce --> (section 8) and
-# 2.21<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# 0.504 ms<!-- output: 64 images per process, ms of the bare all-reduce --> (section 8) and
+# 2.16<!-- output: 64 images per process, DDP's addition over the step --> times the step
 # without it; at 1,024,
-# 0.62<!-- output: 1024 images per process, DDP's addition over the step --> times the
+# 1.15<!-- output: 1024 images per process, DDP's addition over the step --> times the
 # step. It is the exchange, the waits for the other process and the wrapper together, which
 # the table's indented rows split. `comm_cost.py`, which timed them:
 
@@ -1266,7 +1300,7 @@ except ValueError as error:
     print(error)
 
 # %% [markdown]
-# ## Appendix D: the training run's threads, launch and memory
+# ## Appendix D: the training run's threads and launch
 #
 # This appendix extends section 7.
 #
@@ -1293,11 +1327,7 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # **How the workers start.** On Linux, `run_torchrun` starts CPU workers by forking a
 # Python that has already imported PyTorch, where a typed `torchrun` starts each worker as
 # a fresh Python (`FORK_WORKERS` in `course_utils/distributed.py`). This lesson's timings
-# and memory were not measured from a terminal here.
-#
-# **Memory.** Every process is a full Python with its own PyTorch and copy of the model.
-# A launch's result records its peak memory (`two_processes.peak_rss_mb`, and on Linux
-# `peak_pss_mb`, which counts each shared page once), to print if you want it.
+# were not measured from a terminal here.
 
 # %% [markdown]
 # ## Appendix E: section 10 in more detail
@@ -1322,31 +1352,16 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # each machine. Each machine needs the data (or a shared file system); rank 0's machine
 # writes the checkpoint.
 #
-# **Batch norm's statistics, by hand.** `batch_norm.py` compares each process's 32-image
-# pixel mean with the whole batch's. Then it does what `SyncBatchNorm` does, on the CPU:
-# each process passes its shard through a small convolution (the same weights everywhere),
-# all-reduces each of its 8 channels' sum, sum of squares and count of values, and
-# normalises its shard with the whole batch's mean and variance (the mean of the squares
-# minus the square of the mean). It compares the result with `nn.BatchNorm2d` in training
-# mode, applied by one process to the whole batch (each process has it here). Last, it
-# converts the model to `SyncBatchNorm`, which this PyTorch refuses on the CPU; on GPUs
-# (not run here) the script prints instead whether it equals the by-hand result:
-
-# %%
-batch_norm = run_torchrun(
-    scripts / "batch_norm.py", nproc=2, args=[batch_path], timeout=launch_timeout, cpu_only=cpu_only
-)
-print(batch_norm.output)
-
-# %% [markdown]
-# Each shard's mean differs from the whole batch's. Rank 0's shard, normalised with the
-# all-reduced statistics, against `BatchNorm2d` on the whole batch:
-# **True (largest gap 9.5e-07)**
-# <!-- says: [rank 0] normalised by hand == BatchNorm2d on the whole batch -->.
-# Normalised with its own shard's statistics instead, as plain batch norm under DDP
-# would, rank 0's shard ended up to
-# 2.4e-01<!-- output: [rank 0] normalised with my shard's own statistics, largest gap -->
-# away. The script:
+# **Batch norm's statistics, by hand.** Section 10 ran `batch_norm.py`. After comparing
+# each process's 32-image pixel mean with the whole batch's, it does what `SyncBatchNorm`
+# does, on the CPU: each process passes its shard through a small convolution (the same
+# weights everywhere), all-reduces each of its 8 channels' sum, sum of squares and count
+# of values, and normalises its shard with the whole batch's mean and variance (the mean
+# of the squares minus the square of the mean). It compares the result with
+# `nn.BatchNorm2d` in training mode, applied by one process to the whole batch (each
+# process has it here). Last, it converts the model to `SyncBatchNorm`, which this PyTorch
+# refuses on the CPU; on GPUs (not run here) the script prints instead whether it equals
+# the by-hand result. The script:
 
 # %%
 Code(filename=str(scripts / "batch_norm.py"), language="python")
@@ -1361,20 +1376,10 @@ Code(filename=str(scripts / "batch_norm.py"), language="python")
 Code(filename=str(scripts / "no_sync.py"), language="python")
 
 # %% [markdown]
-# **FSDP in miniature.** `fsdp.py` shards lesson 03's MLP over the 2 CPU processes with
-# `fully_shard` (who holds what, not a speed), then does by hand what FSDP does before a
-# layer computes: an `all_gather` of the processes' slices of the first layer's weights.
-# How FSDP reduce-scatters the gradients and shards the optimizer state: PyTorch's [FSDP2
-# tutorial](https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html).
-
-# %%
-fsdp = run_torchrun(scripts / "fsdp.py", nproc=2, timeout=launch_timeout, cpu_only=cpu_only)
-print(fsdp.output)
-
-# %% [markdown]
-# Each process held half of the parameters and, after `backward`, gradients for that half
-# only; the gathered weights equal an unsharded copy made from the same seed. The script
-# (it has no optimizer, and does not show how the gradients are scattered):
+# **FSDP in miniature.** Section 10's `fsdp.py` has no optimizer, and does not show how
+# the gradients are scattered. How FSDP reduce-scatters the gradients and shards the
+# optimizer state: PyTorch's [FSDP2
+# tutorial](https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html). The script:
 
 # %%
 Code(filename=str(scripts / "fsdp.py"), language="python")

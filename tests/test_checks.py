@@ -1708,14 +1708,45 @@ def width_loaders(sample_size: int = LESSON05_SAMPLE, changes: dict | None = Non
     return {width: lesson05_loader(**{**options, **changes.get(width, {})}) for width in (4, 8, 16)}
 
 
-def lesson05_width_answer(runs: dict, width_epochs: int = 3, loaders=None, **lrs_settings) -> dict:
+def later_seeds_starts(widths=(4, 8, 16), seeds=(1, 2)) -> dict:
+    """Seeds 1 and 2's starting weights for each width, each built right after seeding
+    with its seed, as the exercise asks."""
+    starts = {}
+    for width in widths:
+        for seed in seeds:
+            torch.manual_seed(seed)
+            starts.setdefault(width, []).append(copy.deepcopy(Tiny(width).state_dict()))
+    return starts
+
+
+def later_seeds_loaders(sample_size: int = LESSON05_SAMPLE, seeds=(1, 2)) -> dict:
+    """Seeds 1 and 2's loaders for each width, each generator seeded with its seed."""
+    loaders = {}
+    for seed in seeds:
+        changes = dict.fromkeys((4, 8, 16), {"seed": seed})
+        for width, loader in width_loaders(sample_size, changes).items():
+            loaders.setdefault(width, []).append(loader)
+    return loaders
+
+
+def lesson05_width_answer(
+    runs: dict, width_epochs: int = 3, loaders=None, later=None, **lrs_settings
+) -> dict:
+    """Seed 0's ``runs`` and ``loaders`` (width_loaders() if None), then seeds 1 and 2's
+    starts and loaders, ``later`` (later_seeds_starts(), later_seeds_loaders() if None)."""
+    loaders = width_loaders() if loaders is None else loaders
+    size = next(iter(loaders.values())).num_samples  # seed 0's sample size, for seeds 1 and 2
+    later_starts, later_loaders = later or (later_seeds_starts(), later_seeds_loaders(size))
     return {
         "width_histories": {
             width: one_cycle_lrs(run[0], **lrs_settings) for width, run in runs.items()
         },
         "width_models": {width: run[1] for width, run in runs.items()},
-        "width_starts": {width: run[2] for width, run in runs.items()},
-        "width_loaders": width_loaders() if loaders is None else loaders,
+        # Each width's starts and loaders from every seed, seed 0's first, as the loop appends.
+        "width_starts": {width: [run[2], *later_starts[width]] for width, run in runs.items()},
+        "width_loaders": {
+            width: [loader, *later_loaders[width]] for width, loader in loaders.items()
+        },
         # Seed 0's final accuracy (its history's last), then seeds 1 and 2's.
         "width_finals": {width: [run[0][-1]["val_acc"], 0.4, 0.45] for width, run in runs.items()},
         "width_epochs": width_epochs,
@@ -1784,6 +1815,34 @@ def test_lesson05_exercise2():
     )
     missing = {8: runs[8], 16: runs[16]}
     assert_wrong(lesson05, 2, "no entry for 4", **lesson05_width_answer(missing))
+
+
+def test_lesson05_exercise2_checks_every_seed_s_start_and_loader_not_only_seed_0_s():
+    runs = width_runs()
+    seeded = lesson05_width_answer(runs)
+    assert_passes(lesson05, 2, **seeded)
+    # Seeded once: seed 0's runs right, seeds 1 and 2's models built on from where the
+    # random numbers stood, without `seed_everything(seed)` before each.
+    torch.manual_seed(0)
+    unseeded = {width: [] for width in (4, 8, 16)}
+    for _ in (1, 2):
+        for width in unseeded:
+            unseeded[width].append(copy.deepcopy(Tiny(width).state_dict()))
+    answer = lesson05_width_answer(runs, later=(unseeded, later_seeds_loaders()))
+    assert_wrong(lesson05, 2, "`seed_everything(1)` then `Tiny(4)` give", **answer)
+    assert_wrong(lesson05, 2, "`width_starts[4][1]`, seed 1's run", **answer)
+    # `seed_everything(0)` before every run: seeds 1 and 2 start from seed 0's weights.
+    zeros = {width: [runs[width][2]] * 2 for width in unseeded}
+    answer = lesson05_width_answer(runs, later=(zeros, later_seeds_loaders()))
+    assert_wrong(lesson05, 2, "`seed_everything(1)` then `Tiny(4)` give", **answer)
+    # Every loader seeded 0: seeds 1 and 2 shuffle as seed 0 does.
+    zero_loaders = {width: [width_loaders()[width] for _ in (1, 2)] for width in unseeded}
+    answer = lesson05_width_answer(runs, later=(later_seeds_starts(), zero_loaders))
+    assert_wrong(lesson05, 2, "`width_loaders[4][1]`'s generator was seeded 0", **answer)
+    # One seed's list short: the loop's lines after the run were changed.
+    short = lesson05_width_answer(runs)
+    short["width_starts"][8] = short["width_starts"][8][:2]
+    assert_wrong(lesson05, 2, "`width_starts[8]` should be a list of 3", **short)
 
 
 def test_lesson05_exercises_name_the_placeholder_a_stubbed_run_left_in_the_loop():
@@ -1919,14 +1978,14 @@ def test_lesson05_exercise2_wants_the_same_batches_and_augmentation():
     assert_wrong(
         lesson05,
         2,
-        "`width_loaders[4]` and `width_loaders[8]` shuffled their batches in different",
+        "`width_loaders[4][0]` and `width_loaders[8][0]` shuffled their batches in different",
         **lesson05_width_answer(runs, loaders=other_order),
     )
     plain = width_loaders(changes={16: {"transform": LESSON05_NORMALISE}})
     assert_wrong(
         lesson05,
         2,
-        "`width_loaders[16]` does not transform its batches as `augment`",
+        "`width_loaders[16][0]` does not transform its batches as `augment`",
         **lesson05_width_answer(runs, loaders=plain),
     )
     exercise_1_data = width_loaders(changes={4: {"size": LESSON05_OVERFIT_SIZE}})

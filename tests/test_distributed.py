@@ -28,7 +28,6 @@ from course_utils.distributed import (
     process_group,
     rank_print,
     run_torchrun,
-    script_excerpt,
     simulate_group,
     torchrun_command,
 )
@@ -558,33 +557,6 @@ def test_process_group_gives_gloo_the_loopback_on_a_mac(
     assert seen == [expected] and calls[0] == expected
     # Set for the group's life only: afterwards the environment is as it was.
     assert os.environ.get("GLOO_SOCKET_IFNAME") == named
-
-
-def test_a_script_excerpt_numbers_each_piece_after_the_one_before(tmp_path):
-    script = tmp_path / "script.py"
-    script.write_text("a = 1\ndef f():\n    return a\n\nb = 2\ndef f():\n    return b\n")
-    # The second "def f" is found after the first piece, not the first one again.
-    shown = script_excerpt(script, ("a = 1", 1), ("def f", 2))
-    assert shown.splitlines() == ["  1 a = 1", "  2 def f():", "  3     return a"]
-    assert script_excerpt(script, ("def f", 1), ("def f", 2)).splitlines()[2:] == [
-        "  6 def f():",
-        "  7     return b",
-    ]
-    with pytest.raises(ValueError, match=r"script\.py: no line holding 'missing'"):
-        script_excerpt(script, ("missing", 1))
-
-
-def test_a_script_excerpt_marks_the_lines_left_out_between_two_pieces(tmp_path):
-    script = tmp_path / "script.py"
-    script.write_text("a = 1\nb = 2\nc = 3\nd = 4\ne = 5\n")
-    # Lines 3 and 4 are left out: a "..." line shows the jump; adjacent pieces get none.
-    assert script_excerpt(script, ("a = 1", 2), ("e = 5", 1)).splitlines() == [
-        "  1 a = 1",
-        "  2 b = 2",
-        "...",
-        "  5 e = 5",
-    ]
-    assert "..." not in script_excerpt(script, ("a = 1", 2), ("c = 3", 1))
 
 
 def test_lesson_scripts_takes_the_first_place_that_is_a_folder(tmp_path):

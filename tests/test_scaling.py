@@ -9,6 +9,7 @@ from course_utils.scaling import (
     read_arms,
     read_comm_cost,
     read_weight_gap,
+    shown_parts,
 )
 
 # What comm_cost.py printed in one run (lesson 06, 2 CPU processes with gloo).
@@ -230,12 +231,20 @@ def test_the_arms_leave_out_round_1_and_split_each_epoch_into_loader_and_rest(ar
     row = next(line for line in table.splitlines() if line.startswith("2 processes"))
     assert [cell.strip() for cell in row.split("|")] == [
         "2 processes x 1 thread",
-        "0.60",
-        "0.50 to 0.70",
-        "0.20",
-        "0.40",  # the median epoch (0.60) minus the median loading (0.20), as the figure
+        "0.600",
+        "0.500 to 0.700",
+        "0.200",
+        "0.400",  # the median epoch (0.60) minus the median loading (0.20), as the figure
         "0.9000",
     ]
+
+
+def test_the_printed_parts_add_up_where_rounding_the_exact_rest_would_not():
+    row = {"epoch": 0.3914, "loader": 0.1526}  # the exact rest, 0.2388, prints as 0.239
+    assert shown_parts(row) == (0.391, 0.153, 0.238)  # 0.391 = 0.153 + 0.238, as printed
+    figures = {"1 process, 1 thread": {**row, "epochs": [0.39, 0.3914], "val_acc": 0.9}}
+    cells = [cell.strip() for cell in arms_table(figures, "t").splitlines()[2].split("|")]
+    assert cells[1:5] == ["0.391", "0.390 to 0.391", "0.153", "0.238"]
 
 
 def test_the_arms_table_widens_its_arm_column_to_the_longest_name(arms_folder):

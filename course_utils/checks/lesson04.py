@@ -297,7 +297,8 @@ def _check_moves(batches: list, on: torch.device, pinned: bool) -> None:
         not pinned or blocking == 0,
         f"`train_epoch` moved {blocking} of its {len(moves)} batch tensors to `on` without "
         "`non_blocking=True`, from pinned batches (`loader.pin_memory` was True, as in the "
-        "pinned arm). That arm's one change is pinned batches copied with "
+        "pinned arm). That arm changes two things together from the plain GPU arm: its "
+        "loader copies each batch into pinned memory, and each batch goes on to `on` with "
         "`non_blocking=True`: from pinned memory the copy is queued and Python goes on "
         "(section 3). Write `images.to(on, non_blocking=loader.pin_memory)` (and the same "
         "for the labels).",
@@ -307,8 +308,8 @@ def _check_moves(batches: list, on: torch.device, pinned: bool) -> None:
         pinned or queued == 0,
         f"`train_epoch` moved {queued} of its {len(moves)} batch tensors to `on` with "
         "`non_blocking=True`, from batches that were not pinned (`loader.pin_memory` was "
-        "False, as in the CPU and plain GPU arms). Each arm changes one thing: the plain GPU "
-        "arm only the device, so its copies stay plain. On an Apple GPU (MPS) a non-blocking "
+        "False, as in the CPU and plain GPU arms). The plain GPU arm changes only the "
+        "device, so its copies stay plain. On an Apple GPU (MPS) a non-blocking "
         "copy from ordinary memory can even read a batch after Python has freed it, silently "
         "giving the GPU wrong numbers (pytorch/pytorch#139550, #189690). Write "
         "`images.to(on, non_blocking=loader.pin_memory)` (and the same for the labels).",
@@ -574,8 +575,9 @@ def _check_provenance(
 
 
 def _check_arms(exercise_arms: Any, devices: Sequence[torch.device]) -> list[str]:
-    """The arms that ``devices`` allow, each changing one thing from the one before: the
-    CPU; a GPU, batches not pinned; on CUDA, pinned batches. Returns their names."""
+    """The arms that ``devices`` allow: the CPU; a GPU, batches not pinned (only the device
+    changes); on CUDA, pinned batches copied with ``non_blocking`` (two changes together).
+    Returns their names."""
     gpus = [name for name in _device_names(devices) if name != "cpu"]
     expected = {"cpu": False, **{gpu: False for gpu in gpus[:1]}}  # arm -> pinned
     if "cuda" in gpus:
@@ -597,16 +599,17 @@ def _check_arms(exercise_arms: Any, devices: Sequence[torch.device]) -> list[str
         if pinned:
             require(
                 pin is True,
-                f"`exercise_arms[{arm!r}]` does not pin its batches: this arm's one change "
-                "from the plain GPU arm is pinned batches, which `train_epoch` then copies "
-                "with `non_blocking=True`.",
+                f"`exercise_arms[{arm!r}]` does not pin its batches: this arm differs from "
+                "the plain GPU arm in two things together, pinned batches (the loader copies "
+                "each into pinned memory) and `train_epoch`'s `non_blocking=True` copies of "
+                "them.",
             )
         else:
             why = (
                 "the CPU arm is the baseline, with nothing pinned"
                 if arm == "cpu"
                 else "the plain GPU arm should change only the device from the CPU arm; "
-                "pinning (with `non_blocking`) is the next arm's one change"
+                "pinning, with `non_blocking`, is what the next arm changes"
             )
             require(pin is False, f"`exercise_arms[{arm!r}]` pins its batches: {why}.")
     return list(expected)
@@ -958,7 +961,7 @@ QUESTIONS: dict[str, Exercise] = {
         misconceptions={
             "a": (
                 "The training steps did the same arithmetic: both models ended with the same "
-                "weights (Appendix B checks it). Look for most of the difference before each "
+                "weights (section 6 checks it). Look for most of the difference before each "
                 "step, in how its batch is made: section 6's table splits each epoch into "
                 "waiting for batches and the rest."
             ),

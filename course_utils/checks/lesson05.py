@@ -11,7 +11,8 @@ What neither history holds (the optimizer, its momentum, the weight decay, the c
 the checks test by training runs again with the lesson's recipe and comparing their losses
 with the histories': exercise 1 the whole plain run (on a CPU; its first epoch elsewhere)
 and the augmented run's first epoch, exercise 2 the narrowest width's first epoch (on a
-CPU only). Overfitting is checked only when the run was long
+CPU only). Exercise 2's starting weights and loaders are checked for every seed, so a seed
+that was not re-seeded shows. Overfitting is checked only when the run was long
 enough to show it.
 """
 
@@ -174,11 +175,12 @@ def _loader(
     )
 
 
-def _same_batches(loaders: dict, names: dict) -> None:
+def _same_batches(loaders: dict, names: dict, seeded: str = "0") -> None:
     """Every loader holds the same images and labels and shuffles them in the same order.
 
     A loader's generator draws one permutation per epoch, so after the same number of
-    epochs from the same seed every run's generator is in the same state.
+    epochs from the same seed every run's generator is in the same state. ``seeded`` is
+    the seed the messages tell the learner to give each generator.
     """
     keys = list(loaders)
     first = loaders[keys[0]]
@@ -198,7 +200,7 @@ def _same_batches(loaders: dict, names: dict) -> None:
             loaders[key].generator is not None,
             f"`{names[key]}` has no generator of its own, so its order of batches comes from "
             "PyTorch's global random numbers, which the runs use differently: give each "
-            "loader `generator=torch.Generator().manual_seed(0)`.",
+            f"loader `generator=torch.Generator().manual_seed({seeded})`.",
         )
     for index, key in enumerate(keys):
         for other in keys[index + 1 :]:
@@ -206,7 +208,7 @@ def _same_batches(loaders: dict, names: dict) -> None:
                 loaders[key].generator is not loaders[other].generator,
                 f"`{names[key]}` and `{names[other]}` share one generator, so the second run "
                 "shuffles on from where the first stopped and gets other batches: give each "
-                "loader a fresh `torch.Generator().manual_seed(0)`.",
+                f"loader a fresh `torch.Generator().manual_seed({seeded})`.",
             )
             require(
                 torch.equal(
@@ -214,7 +216,7 @@ def _same_batches(loaders: dict, names: dict) -> None:
                 ),
                 f"`{names[key]}` and `{names[other]}` shuffled their batches in different "
                 "orders (their generators are in different states): seed every loader's "
-                "generator the same way, `torch.Generator().manual_seed(0)`, so that the "
+                f"generator the same way, `torch.Generator().manual_seed({seeded})`, so that the "
                 "order of batches is not a second difference.",
             )
 
@@ -664,6 +666,44 @@ def _width_finals(width_finals: dict, width: int, history: list[dict]) -> None:
     )
 
 
+def _every_seed(values: Any, name: str, what: str) -> list:
+    """``values``: one entry per seed (0, 1, 2, in that order), as the lesson's loop
+    appends them."""
+    require(
+        isinstance(values, list) and len(values) == WIDTH_SEEDS,
+        f"`{name}` should be a list of {WIDTH_SEEDS} entries, {what}, one per seed (0, 1, 2, "
+        "in that order): the lesson's loop appends each run's; keep its lines after the run.",
+    )
+    return values
+
+
+def _seeded_start(
+    start: Any, name: str, model_class: type[nn.Module], width: int, seed: int
+) -> None:
+    """``start`` must be the weights that ``seed_everything(seed)`` then
+    ``model_class(width)`` give."""
+    require(
+        isinstance(start, Mapping) and all(isinstance(t, torch.Tensor) for t in start.values()),
+        f"`{name}` should be a copy of the model's weights before training: "
+        "`copy.deepcopy(model.state_dict())`.",
+    )
+    # The check runs on a copy of the CPU's random stream (fork_rng); seeding only the
+    # CPU's generator leaves a GPU's stream as the lesson left it.
+    torch.default_generator.manual_seed(seed)
+    seeded = model_class(width).state_dict()
+    require(
+        list(start) == list(seeded)
+        and all(
+            start[key].shape == seeded[key].shape and torch.equal(start[key].cpu(), seeded[key])
+            for key in seeded
+        ),
+        f"Width {width} did not start from the weights that `seed_everything({seed})` then "
+        f"`{model_class.__name__}({width})` give (`{name}`, seed {seed}'s run): call "
+        "`seed_everything(seed)` with each run's own seed right before building its model, "
+        "for every seed, so that within a seed the width is the only difference.",
+    )
+
+
 def _exercise_2(
     width_histories: Any,
     width_models: Any,
@@ -691,18 +731,33 @@ def _exercise_2(
         _written(
             value, name, "`run_model`, `run_start`, `run_loader`, `run_history` and `run_final`"
         )
-    loader_names = {width: f"width_loaders[{width}]" for width in widths}
     for width in widths:
-        _loader(
-            width_loaders[width],
-            loader_names[width],
-            RECIPE_BATCH_SIZE,
-            (sample_images, sample_labels),
-            sample_size,
-            "the sample's `sample_size` images",
-        )
-        _transforms_like(width_loaders[width], loader_names[width], augment, "augment")
-    _same_batches(width_loaders, loader_names)
+        _every_seed(width_starts[width], f"width_starts[{width}]", "starting weights")
+        _every_seed(width_loaders[width], f"width_loaders[{width}]", "loaders")
+    # Every seed's loaders, as seed 0's: the sample, augmented, the same batches at every
+    # width, and a generator seeded with the run's seed.
+    for seed in range(WIDTH_SEEDS):
+        loaders = {width: width_loaders[width][seed] for width in widths}
+        loader_names = {width: f"width_loaders[{width}][{seed}]" for width in widths}
+        for width in widths:
+            _loader(
+                loaders[width],
+                loader_names[width],
+                RECIPE_BATCH_SIZE,
+                (sample_images, sample_labels),
+                sample_size,
+                "the sample's `sample_size` images",
+            )
+            _transforms_like(loaders[width], loader_names[width], augment, "augment")
+        _same_batches(loaders, loader_names, seeded="seed")
+        for width in widths:
+            first = loaders[width].generator.initial_seed()
+            require(
+                first == seed,
+                f"`{loader_names[width]}`'s generator was seeded {first}, but that run's seed "
+                f"is {seed}: seed each run's loader with its own seed, "
+                "`generator=torch.Generator().manual_seed(seed)`.",
+            )
     for width in widths:
         history, model = width_histories[width], width_models[width]
         _history(history, f"width_histories[{width}]", width_epochs, "width_epochs")
@@ -716,19 +771,10 @@ def _exercise_2(
             f"`width_models[{width}]` has {parameters} parameters, not the {expected} of "
             f"{model_class.__name__}({width}): store the model trained at that width.",
         )
-        start = _weights(
-            width_starts[width], f"width_starts[{width}]", model, f"width_models[{width}]"
-        )
-        # The check runs on a copy of the CPU's random stream (fork_rng); seeding only
-        # the CPU's generator leaves a GPU's stream as the lesson left it.
-        torch.default_generator.manual_seed(0)
-        seeded = model_class(width).state_dict()
-        require(
-            all(torch.equal(start[key], seeded[key]) for key in seeded),
-            f"Width {width} did not start from the weights that `seed_everything(0)` then "
-            f"`{model_class.__name__}({width})` gives: seed every run the same way, right "
-            "before building its model, so that the width is the only difference.",
-        )
+        starts = [f"width_starts[{width}][{seed}]" for seed in range(WIDTH_SEEDS)]
+        _weights(width_starts[width][0], starts[0], model, f"width_models[{width}]")
+        for seed, name in enumerate(starts):  # every seed's start, not only seed 0's
+            _seeded_start(width_starts[width][seed], name, model_class, width, seed)
         _measured_on_validation(
             model, history, val_loader, f"width_models[{width}]", f"width_histories[{width}]"
         )
@@ -754,11 +800,11 @@ def _exercise_2(
     narrowest = widths[0]
     torch.default_generator.manual_seed(0)  # the CPU's stream, as above
     again = model_class(narrowest)
-    again.load_state_dict(width_starts[narrowest])
+    again.load_state_dict(width_starts[narrowest][0])
     again.to(next(width_models[narrowest].parameters()).device)
     replayed = _replay(
         again,
-        width_loaders[narrowest],
+        width_loaders[narrowest][0],
         val_loader,
         width_histories[narrowest],
         f"`fit_one_cycle` for {width_epochs} epochs peaking at {RECIPE_PEAK_LR}, Adam, weight "
@@ -778,12 +824,15 @@ def _exercise_2(
         f"each history has {width_epochs} epochs",
         f"each model has the parameters of a {model_class.__name__} of its width",
         "each width started from seed 0's weights, and trained away from them",
+        f"every run, from each of the {WIDTH_SEEDS} seeds, started from the weights that "
+        "seeding with its seed gives, and its loader's generator was seeded with it",
         "each history's last epoch is its model's score on the validation set",
         f"each run took {math.ceil(sample_size / RECIPE_BATCH_SIZE)} steps per epoch (the "
         f"sample in batches of {RECIPE_BATCH_SIZE}), on fit_one_cycle's schedule peaking at "
         f"{RECIPE_PEAK_LR}",
         "every loader holds the sample's images with their labels, transforms them as "
-        "`augment` does and shuffled them in the same order (generators in the same state)",
+        "`augment` does and, within a seed, shuffled them in the same order (generators in "
+        "the same state)",
         f"width {narrowest}, {replayed}",
     ]
 

@@ -428,10 +428,11 @@ QUESTIONS: dict[str, Exercise] = {
         why=(
             "section 8 printed, for the run you made, the bare all-reduce's time over that of "
             "a step without it at 64 images per process, and, over whole epochs at 128, the "
-            "seconds of the rest of the epoch (the steps and the exchange) for 1 process on 1 "
-            "thread and for 2 processes. In the worked run the all-reduce took much of a "
-            "step's time, and the 2 processes' rest was the longer, though each process "
-            "stepped on half the images."
+            "seconds of the rest of the epoch (the steps, the exchange and any wait for the "
+            "other process) for 1 process on 1 thread and for 2 processes. In the worked run "
+            "the all-reduce took much of a step's time, and the 2 processes' rest was the "
+            "longer, though each process stepped on half the images; that extra holds the "
+            "exchange, the waits and the 2 processes sharing 2 CPUs, not separated there."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 5: rank 0 "
@@ -448,25 +449,25 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q4": concept_question(
         "answer_q4",
-        hint="section 10 on SyncBatchNorm; Appendix E computes its statistics by hand",
+        hint="section 10 on SyncBatchNorm, and the lines batch_norm.py printed after it",
         right="a",
         why=(
             "a BatchNorm layer under DDP normalises with the statistics of its own shard; "
             "SyncBatchNorm combines them across the processes in the forward pass. In "
-            "Appendix E, the 32-image shards' statistics differed from the whole batch's."
+            "section 10, the 32-image shards' means differed from the whole batch's."
         ),
         misconceptions={
             "b": "DDP already averages every parameter's gradient, the batch-norm layers' "
-            "included (PyTorch's DDP notes). The problem Appendix E shows is in the forward "
-            "pass: each shard's mean differs from the whole batch's.",
-            "c": "SyncBatchNorm adds communication to every forward pass (Appendix E does it "
-            "by hand: an all-reduce of each channel's sums), so it cannot make a step cheaper. "
-            "It exists for correctness: a shard normalised with its own statistics did not "
-            "match batch norm on the whole batch.",
-            "d": "Appendix E printed each shard's mean beside the whole batch's: they "
-            "differed, and a shard normalised with its own statistics did not match batch "
-            "norm on the whole batch. Shards drawn from the same data still have statistics "
-            "of their own.",
+            "included (PyTorch's DDP notes). The problem section 10's batch_norm.py shows is "
+            "in the forward pass: each shard's mean differs from the whole batch's.",
+            "c": "SyncBatchNorm adds communication to every forward pass (section 10's "
+            "batch_norm.py does it by hand: an all-reduce of each channel's sums), so it "
+            "cannot make a step cheaper. It exists for correctness: a shard normalised with "
+            "its own statistics did not match batch norm on the whole batch.",
+            "d": "Section 10's batch_norm.py printed each shard's mean beside the whole "
+            "batch's: they differed, and a shard normalised with its own statistics did not "
+            "match batch norm on the whole batch. Shards drawn from the same data still have "
+            "statistics of their own.",
         },
     ),
     "Q5": concept_question(
