@@ -215,8 +215,8 @@ for (kind, size), times in timed.items():  # one line a size: rate, its range, t
 #
 # So on a GPU, look for little gain in two cases: **tiny models**, whose products cannot
 # fill it, and **starved GPUs**, which wait for the CPU to prepare each batch. Section 6
-# shows a loop on this CPU waiting for its batches, and (on a GPU only) times a tiny model
-# against a wide one.
+# shows a loop on this CPU that waits for its batches. With a GPU, it also times a tiny
+# model against a wide one.
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
@@ -349,9 +349,9 @@ hand_train_loss = torch.stack(hand_losses).mean().item()  # one copy to the CPU,
 print(f"hand loop, mean training loss: {hand_train_loss:.4f}")
 
 # %% [markdown]
-# **The evaluation pass** is lesson 03's, on the device. It keeps two `.item()` calls a
-# batch, and on a GPU each is expected to make Python wait for the device: 20 waits over
-# the 10 validation batches, by the code's count (not timed here).
+# **The evaluation pass** is lesson 03's, on the device. It calls `.item()` twice a batch.
+# On a GPU, each call is expected to make Python wait for the device. There are 10
+# validation batches, so that is 20 waits in all. They are not timed here.
 
 # %%
 hand_model.eval()
@@ -499,10 +499,10 @@ class TimedBatches:
 
 
 # %% [markdown]
-# Pipeline (a), through `TimedBatches` and `fit`. `fit`'s printed epoch times include the
-# evaluation, and (a) and (b) evaluate through different validation loaders, so compare
-# their `train_seconds` (the table below), not those times. (a)'s sampler,
-# `SeededShuffle`, gives it (b)'s batch order (Appendix B shows how):
+# Pipeline (a) trains through `TimedBatches` and `fit`. The epoch times that `fit` prints
+# include the evaluation. (a) and (b) evaluate through different validation loaders. So
+# compare their `train_seconds` (the table below), not the printed times. (a)'s sampler,
+# `SeededShuffle`, gives it the same batch order as (b) (Appendix B shows how):
 
 # %%
 # SeededShuffle: a sampler drawing each epoch's order with torch.randperm, as (b)'s loader does
@@ -901,11 +901,11 @@ for arm, model_class in arm_models.items():
     arms[arm] = {"model": model, "loader": loader, "seconds": [], "with_evaluation": []}
 
 # %% [markdown]
-# **Rounds.** A *round* trains one epoch of each arm, in an order that rotates from round
-# to round. That is a choice of design, not a measured need: rotating the order spreads
-# any drift in the machine's speed over every arm. Round 1, which compiles, does not
-# count. A round's *speed-up* is `float32`'s epoch over the arm's own: above 1.1, faster;
-# below 1/1.1, slower; between, a tie.
+# **Rounds.** A *round* trains one epoch of each arm. The order of the arms rotates from
+# round to round, so any drift in the machine's speed is spread over every arm. This is a
+# design choice; no output here shows that it was needed. Round 1 compiles, so it does not
+# count. A round's *speed-up* is `float32`'s epoch time divided by the arm's. Above 1.1
+# counts as faster, below 1/1.1 as slower, and anything between as a tie.
 
 # %%
 order = list(arms)
@@ -972,6 +972,7 @@ for arm, rounds in verdicts.items():
 #   **1.00**<!-- output: compiled median speed-up over float32 -->, result **no clear winner: 0
 #   faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->.
 #
+# The table's accuracies come from one seed, so no conclusion is drawn from them.
 # Appendix C counts each arm's validation predictions unlike `float32`'s.
 
 # %% [markdown]
@@ -1029,8 +1030,9 @@ if "compiled" in arms:
 # - Time each speed step as an arm against `float32`, in rotated rounds, on your device:
 #   on this CPU, over
 #   **6**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast:
-#   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->;
-#   compiling:
+#   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->
+#   (this CPU has AVX-512 BF16 and AMX units; a CPU without them may see no gain: look for
+#   it in your own rounds); compiling:
 #   **no clear winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
 #   after a first epoch with its evaluation
 #   **19.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
@@ -1409,11 +1411,11 @@ check_exercise("Q2", answer_q2=answer_q2)
 # **4.96 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> (mean of
 # the later epochs) it waited
 # **4.48 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> for
-# its batches, which it remade image by image each epoch. The outputs do not split that
-# wait between the parts of the remaking. Why not (a): the forward and backward passes
+# its batches. Appendix B's control, which builds the same batches from ready tensors,
+# removes most of that wait. Why not (a): the forward and backward passes
 # fall in the rest column of section 6's table, what is left of an epoch after the wait
 # (approximate: the rest differs between pipelines, and the outputs do not say why); for
-# (a), far less than the wait column. `dataset_to_tensors` did the remaking once, in
+# (a), far less than the wait column. `dataset_to_tensors` made the ready tensors once, in
 # **4.37 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # a one-off that pipeline (b) wins back once the time it saves each epoch adds up to it.
 
@@ -1648,6 +1650,10 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 # **a near tie (under 10 percent of (a)'s
 # total)**<!-- says: (b)'s total against (a)'s after epoch 1 -->. Look at the table's
 # later rows for the gap after each further epoch.
+#
+# In the figure, the cross marks where the straight lines drawn between epochs cross. It
+# is not a measured moment: what was measured is each total after each epoch (the dots,
+# and the table's rows).
 
 # %% [markdown]
 # **How the two pipelines get the same batches.** `SeededShuffle` is a *sampler*: what a
@@ -1851,8 +1857,9 @@ if half_seconds is not None:
 # - **In exercise 1.** The GPU setting's ms per batch of 256 against the CPU setting's, and
 #   its first epoch against its second (choosing kernels for new shapes; CUDA itself
 #   [starts at first use](https://pytorch.org/docs/stable/cuda.html), sections earlier).
-#   The pinned setting against the plain GPU setting: a batch is under a megabyte, and the
-#   loader first copies it into pinned memory, so look for how small the difference is.
+#   The pinned setting against the plain GPU setting: a batch is under a megabyte (256
+#   images x 784 floats x 4 bytes each, by arithmetic), and the loader first copies it into
+#   pinned memory, so look for how small the difference is.
 
 # %% [markdown]
 # **End of lesson 04.** Whatever your device, measure a speed step before you trust it,

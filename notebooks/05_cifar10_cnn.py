@@ -134,9 +134,9 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 # As in lesson 04, decode the images once, before training: as `ImageFolder`'s `loader`,
 # `decode_image` reads each file straight into a `uint8` tensor, a quarter of `float32`'s
 # memory. The cell times that one decoding
-# (7.3 s<!-- output: decoding the training images once (seconds) --> in the run shown), paid
-# once rather than every epoch. Lesson 04 timed a `DataLoader` that transforms each image every
-# epoch; this lesson times no such loader.
+# (7.3 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
+# paid once rather than every epoch. Lesson 04 timed a `DataLoader` that transforms each image
+# every epoch; this lesson times no such loader.
 #
 # **Three splits.** As in lesson 03, a seeded shuffle takes a *validation set* of 5,000
 # from the 50,000 training images (the folder is sorted by class); every training curve
@@ -742,11 +742,14 @@ for name, residual, he_init in (
 # share to it, so here the first layer's gradient even grew. The He-initialised plain
 # stack kept its gradient too:
 # 0.67<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
-# the last's, so at the start the additions are one remedy, not the only one. He et al.
-# (2016) introduced the additions because deeper plain networks trained *worse* than
-# shallower ones, even with batch
+# the last's, so at the start the additions are one remedy, not the only one.
+#
+# **Why does ResNet-9 keep residual blocks, then?** Because training, not the start, is the
+# problem: He et al. (2016) found that deeper plain networks trained *worse* than shallower
+# ones, even with batch
 # norm<!-- source: He et al., arXiv 1512.03385, section 4.1, plain nets with BN --> (the
-# *degradation* problem); this demo does not train.
+# *degradation* problem), and introduced the additions to fix it. This demo trains nothing,
+# so it shows only the gradient at the start.
 #
 # **Batch norm in train and eval mode.** What does a fresh `BatchNorm2d` do to one batch
 # whose channels have means near 2, in each mode?
@@ -1073,16 +1076,18 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 
 # %% [markdown]
-# The width-8 ResNet-9 (section 6's network, narrower) and the full recipe, trained for
+# The width-8 ResNet-9 is section 6's network, narrower. With the full recipe it trained for
 # 1,056<!-- output: ResNet-9, width 8, training steps --> steps on all the training
-# images, reached **74.1%**<!-- output: ResNet-9 validation accuracy --> validation
+# images. It reached **74.1%**<!-- output: ResNet-9 validation accuracy --> validation
 # accuracy in 78 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
-# CPU (one run, seed 0). In the figure, the training loss is each epoch's average over
-# augmented batches in train mode, taken while the weights changed; the validation loss
-# is measured on plain images in eval mode after the epoch, so the two are not measured
-# alike. Look for the validation loss to sit below the training loss from epoch 2 on;
-# either difference (an epoch's average over augmented images while the weights improved,
-# against the final weights on plain images) could cause that, and they are not separated here.
+# CPU (one run, seed 0).
+#
+# The figure's two losses are not measured alike. The training loss is each epoch's average
+# over augmented batches in train mode. It is taken while the weights change. The validation
+# loss is measured on plain images in eval mode, after the epoch. Look for the validation loss
+# to sit below the training loss from epoch 2 on. Either difference could cause that: augmented
+# against plain images, or an average taken while the weights improved against the epoch's
+# final weights. This run does not separate the two.
 
 # %% [markdown]
 # **One-cycle's learning rate.** Each epoch of `network_history` keeps, under `lrs`, the
@@ -1352,7 +1357,8 @@ print(
 #   a convolution gives one channel per filter, a pooling keeps the channels. A
 #   convolution reuses its small filters at every position: a linear layer with the same
 #   inputs and outputs needs about
-#   41,405<!-- output: linear parameters per convolution parameter --> times its weights.
+#   41,405<!-- output: linear parameters per convolution parameter --> times its parameters,
+#   biases included.
 # - **Why the CNN led the MLP.** In this run (one seed per model; same epochs, batches and
 #   rate) the small CNN led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
@@ -1367,7 +1373,8 @@ print(
 # - **Residual blocks** output `x + f(x)`: the added `x` is a path for the gradient past
 #   `f`. At initialisation, in a stack without batch norm, it kept the gradient that a plain
 #   stack lost at PyTorch's default initialisation; He's initialisation kept it too
-#   (section 6).
+#   (section 6). ResNet-9 keeps them for training, not for the start: deeper plain networks
+#   trained worse than shallower ones, even with batch norm (He et al., 2016; not run here).
 # - **Augmentation.** Random crops after padding by 4 and flips give each image 162
 #   possible views, so memorising should pay less; exercise 1 removes it and looks for
 #   overfitting.
@@ -1395,9 +1402,9 @@ print(
 # %% [markdown]
 # ## Exercises
 #
-# Both exercises train on the *sample*, the first 3,000 training images (section 7's
-# first cell), and compare models on the validation set, never the test set. Each stands
-# alone.
+# Both exercises train on the *sample*, the first 3,000 training images (section 7's first
+# cell): exercise 1 on the sample's first `overfit_size` images, exercise 2 on the whole
+# sample. Both compare models on the validation set, never the test set. Each stands alone.
 #
 # After each exercise, run its check cell: it reports not attempted yet, not right yet
 # (and what it found), or passed (and what it checked). The lines under
@@ -1545,42 +1552,45 @@ if exercise_1_passed:
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Without augmentation the network sees the same 1,250 images
-# every epoch and can learn them by heart. In the right panel, look for the training loss
-# still falling while the validation loss, past its lowest point, climbs and stays up:
-# overfitting. Here the plain run's training loss ended at
-# 0.56<!-- output: plain, final training loss -->; its validation loss was lowest at
+# every epoch. It can learn them by heart. In the right panel, look for overfitting: the
+# training loss still falls, while the validation loss passes its lowest point, then climbs
+# and stays up. Here the plain run's training loss ended at
+# 0.56<!-- output: plain, final training loss -->. Its validation loss was lowest at
 # epoch 10<!-- output: plain, lowest validation loss at epoch --> and ended at
 # 2.39<!-- output: plain, final validation loss -->. With augmentation (left panel) the
-# validation loss ended at 1.61<!-- output: augmented, final validation loss -->, its lowest
-# at epoch 15<!-- output: augmented, lowest validation loss at epoch --> of 15
+# validation loss ended at 1.61<!-- output: augmented, final validation loss -->. It was
+# lowest at epoch 15<!-- output: augmented, lowest validation loss at epoch --> of 15
 # (`overfit_epochs`).
 #
-# The two training losses were measured on different batches (one run's flipped and
-# shifted). On equal terms, each model scored on its own 1,250 training images without
-# augmentation, the augmented model's loss was
+# The two training losses were measured on different batches: one run's were flipped and
+# shifted. So each model was also scored on equal terms: on its own 1,250 training images,
+# without augmentation. There the augmented model's loss was
 # **higher**<!-- says: loss on its own images, the augmented model's against the plain's -->:
 # 1.33<!-- output: augmented, loss on its training images without augmentation -->
 # against 0.36<!-- output: plain, loss on its training images without augmentation -->.
-# Validation minus that loss, the *generalisation gap*, was
+# Validation loss minus that loss is the *generalisation gap*. It was
 # **larger**<!-- says: validation minus own-image loss, plain model against augmented -->
-# for the plain model (2.03<!-- output: plain, final validation loss minus that -->
-# against 0.28<!-- output: augmented, final validation loss minus that -->).
+# for the plain model: 2.03<!-- output: plain, final validation loss minus that -->
+# against 0.28<!-- output: augmented, final validation loss minus that -->.
 #
-# The plain run's validation loss rose after its lowest point; its final accuracy, against
-# that at the lowest loss, was
-# **within 1 point**<!-- says: plain, final accuracy against that at the lowest loss -->:
+# The plain run's validation loss rose after its lowest point. Its final accuracy was
+# **within 1 point**<!-- says: plain, final accuracy against that at the lowest loss --> of
+# the accuracy at the lowest loss:
 # 39.6%<!-- output: plain, validation accuracy at that epoch --> at that epoch,
-# 40.1%<!-- output: plain, final validation accuracy --> at the end. The plain model was
-# surer on its wrong validation answers than the augmented one (*confidence*: the softmax
-# probability the model gave its wrong prediction; mean confidence
+# 40.1%<!-- output: plain, final validation accuracy --> at the end.
+#
+# The plain model was also surer than the augmented one on its wrong validation answers.
+# *Confidence* here is the softmax probability the model gave its wrong prediction. The plain
+# model's mean confidence was
 # **higher**<!-- says: confidence on wrong answers, plain model against augmented -->:
 # 0.65<!-- output: plain, mean confidence on wrong validation answers --> against
-# 0.42<!-- output: augmented, mean confidence on wrong validation answers -->).
+# 0.42<!-- output: augmented, mean confidence on wrong validation answers --> for the
+# augmented one.
 #
-# Each model is one run from one seed; other seeds were not run. From these runs the final
-# accuracies, 42.9%<!-- output: augmented, final validation accuracy --> (augmented)
-# and 40.1%<!-- output: plain, final validation accuracy --> (plain), do not say which
-# scores higher.
+# Each model is one run from one seed. Other seeds were not run. The final accuracies were
+# 42.9%<!-- output: augmented, final validation accuracy --> (augmented) and
+# 40.1%<!-- output: plain, final validation accuracy --> (plain). From these runs, they do
+# not say which scores higher.
 
 # %% [markdown]
 # **Exercise 2: change the width.** Train ResNet-9 at a quarter, half and all of
@@ -1921,8 +1931,9 @@ del patches, whitened, whitening_images
 # `eps` = 5e-4<!-- source: course_utils/fastnet.py, whiten_from, eps=5e-4 --> to each
 # direction's variance before taking the square root and dividing, so a direction of variance
 # v comes out with variance v / (v + eps): near 1 where v is much larger than `eps`, lower
-# where v is not. Without `eps`, the weakest directions would be scaled up to variance 1 like
-# the rest, however little the patches vary along them.
+# where v is not. The variances above were measured with `eps`. Without it, the formula would
+# give v / v = 1: it would scale even the weakest directions up to variance 1, however little
+# the patches vary along them (reasoning only; no cell here drops `eps`).
 #
 # **Identity initialisation**, instead of residual additions. In each 3 x 3 convolution,
 # output channel *i* starts as a copy of input channel *i* (PyTorch's `dirac_`); extra output
@@ -2229,37 +2240,40 @@ print(f"one-cycle, its seeds' changes up to (points): {max(one_cycle):+.2f}")
 
 # %% [markdown]
 # **Reading the tables.** Removing batch norm moved
-# 5<!-- output: removing batch norm (5 vs 4) --> of 5 seeds down, each by at
-# least 10.36<!-- output: removing batch norm, smallest drop of a seed (points) --> points:
-# more than any recipe's seed SD (at most
+# 5<!-- output: removing batch norm (5 vs 4) --> of 5 seeds down. Each dropped by at
+# least 10.36<!-- output: removing batch norm, smallest drop of a seed (points) --> points.
+# That is more than any recipe's seed SD (at most
 # 3.12<!-- output: largest seed SD of any recipe (points) --> points). That run also gave
-# each convolution a bias and kept the rate of the recipe with batch norm (not retuned).
+# each convolution a bias. It kept the rate of the recipe with batch norm (not retuned).
 #
 # Weight decay moved
 # 5<!-- output: weight decay (3 vs 2) --> of 5 seeds down, by
 # 0.04<!-- output: weight decay, smallest drop of a seed (points) --> to
-# 1.68<!-- output: weight decay, largest drop of a seed (points) --> points, each change
-# comparing two runs from the same seed, in runs
-# 48<!-- output: steps per recipe run --> steps long. One-cycle's three changes, which
-# also change the rate at every step (a constant 0.005 against a cycle peaking at 0.01),
-# moved
-# 1<!-- output: one-cycle, 3 changes (2 vs 1) --> of 5 seeds down, and its seeds' changes
+# 1.68<!-- output: weight decay, largest drop of a seed (points) --> points. Each change
+# compares two runs from the same seed. The runs were
+# 48<!-- output: steps per recipe run --> steps long.
+#
+# One-cycle's three changes also change the rate at every step: a constant 0.005 against a
+# cycle peaking at 0.01. They moved
+# 1<!-- output: one-cycle, 3 changes (2 vs 1) --> of 5 seeds down. Its seeds' changes
 # ran from
 # -1.32<!-- output: one-cycle, its seeds' changes from (points) --> to
-# +9.26<!-- output: one-cycle, its seeds' changes up to (points) --> points. Clipping moved
-# 2<!-- output: clipping (4 vs 3) --> of 5 seeds down; the whole recipe against run 1,
-# which makes one-cycle's changes, weight decay and clipping at once,
-# 2<!-- output: the recipe, 5 changes (4 vs 1) --> of 5.
+# +9.26<!-- output: one-cycle, its seeds' changes up to (points) --> points.
+#
+# Clipping moved
+# 2<!-- output: clipping (4 vs 3) --> of 5 seeds down. The whole recipe against run 1
+# makes one-cycle's changes, weight decay and clipping at once. It moved
+# 2<!-- output: the recipe, 5 changes (4 vs 1) --> of 5 seeds down.
+#
 # What one-cycle, weight decay and clipping do over a long run was not tested here. This
-# course's recipe was chosen outside this lesson; section 7 and
-# exercise 2 keep it.
+# course's recipe was chosen outside this lesson. Section 7 and exercise 2 keep it.
 #
 # **How big is weight decay?** With Adam, `weight_decay=1e-4` adds 1e-4 x w to each
-# weight's gradient (section 6 checked it by hand). On a fresh width-8 ResNet-9's batch of
-# 128 training images, section 6 measured that term at
+# weight's gradient (section 6 checked it by hand). Section 6 measured that term on a fresh
+# width-8 ResNet-9's batch of 128 training images. It was
 # 0.014%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's length. These runs cannot tell whether decay this small acted as decay or
-# only nudged each run onto another path; a run with an even smaller decay would be the
+# gradient's length. These runs cannot tell whether decay this small acted as decay. It may
+# only have nudged each run onto another path. A run with an even smaller decay would be the
 # control (not run here). So the second table's weight-decay row does not show that decay
 # itself lowers accuracy.
 

@@ -201,10 +201,13 @@ from IPython.display import Code
 Code(filename=str(scripts / "collectives.py"), language="python")
 
 # %% [markdown]
-# The course's `run_torchrun` launches the script with `torchrun`'s launcher and captures the
-# processes' output; the cell's last line prints the `torchrun` command to type in
-# `notebooks/` for the same launch. `cpu_only=True` hides any GPUs from the processes, so
-# they run on the CPU with gloo; later launches pass `cpu_only`, true with fewer than 2 GPUs.
+# The course's `run_torchrun` launches the script with torchrun's own launcher module (from
+# `torch.distributed.run`) and captures the processes' output; the cell's last line prints
+# the `torchrun` command to type in `notebooks/` for the same launch. One difference: on
+# Linux with CPU workers, it forks them from a Python that has already imported PyTorch,
+# where a typed `torchrun` starts each as a fresh Python (Appendix D). Section 8's timings
+# come from these launches. `cpu_only=True` hides any GPUs from the processes, so they run
+# on the CPU with gloo; later launches pass `cpu_only`, true with fewer than 2 GPUs.
 
 # %%
 from course_utils.distributed import run_torchrun
@@ -346,8 +349,10 @@ print(manual.output)
 # the whole batch's gradient up to float32 rounding and DDP's exactly (Appendix B: why).
 #
 # **What DDP does.** `DistributedDataParallel(model)`:
-# 1. on wrapping, broadcasts rank 0's weights, so all processes start equal; the
-#    `initial weights` line above gives the gap between them:
+# 1. on wrapping, at construction, broadcasts the module from rank 0 (rank 0's
+#    weights<!-- source: PyTorch's DistributedDataParallel documentation -->), so all
+#    processes start equal; the `initial weights` line above shows the gap between them
+#    closing, not whose weights the processes kept:
 #    **3.2e-01 before DDP, 0.0e+00 after wrapping in DDP**
 #    <!-- says: initial weights drawn with a seed per rank, largest gap between the processes -->
 # 2. averages the gradients inside `backward()` (Appendix B: how);
@@ -463,7 +468,10 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # trains the MLP over whole epochs, loading included, from the same weights on the same
 # batches, in three *arms*: `1 process, 1 thread`, `1 process, 2 threads` (one process with
 # 2 threads) and `2 processes, 1 thread each` (under DDP), at effective batches of 128 and
-# 2,048. The tables give each arm's medians over the counted *rounds* (the code: what a round is).
+# 2,048. Each batch size rests on one launch of 5 counted *rounds* (the rounds after the
+# first, a warm-up; the code: what a round is), and the tables give each arm's medians over
+# them; compare their validation accuracies only within a batch size (at 2,048, 16 times
+# fewer steps an epoch at 128's learning rate, untuned).
 
 # %%
 from course_utils.report import record_result
@@ -570,8 +578,7 @@ plot_epoch_parts(
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
 # 0.39<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
-# speed at an effective batch of 128 (**slower in every
-# round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
+# speed at an effective batch of 128 and
 # 0.76<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
 # 2,048 (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
@@ -785,8 +792,9 @@ print(fsdp.output)
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 10 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
-#   NCCL and `cuda:LOCAL_RANK`. `SyncBatchNorm` serves batch norm, `no_sync` gradient
-#   accumulation, and FSDP models too large for one process.
+#   NCCL and `cuda:LOCAL_RANK` (exercise 3's `choose_backend`; not run here). `SyncBatchNorm`
+#   serves batch norm, `no_sync` gradient accumulation, and FSDP models too large for one
+#   process.
 
 # %% [markdown]
 # ## Exercises
@@ -1129,19 +1137,11 @@ for batch, figures in launches.items():
 # Each process loads half of every batch's images; rank 0's loading (timed on the same clock
 # as its epoch) took
 # 0.69<!-- output: 2 processes' loading over 1 process's at 128 --> of
-# `1 process, 1 thread`'s at 128
-# (0.107 s<!-- output: 2 processes, 1 thread each at 128, median seconds loading --> against
-# 0.155 s<!-- output: 1 process, 1 thread at 128, median seconds loading -->) and
-# 0.43<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048
-# (0.067 s<!-- output: 2 processes, 1 thread each at 2048, median seconds loading --> against
-# 0.156 s<!-- output: 1 process, 1 thread at 2048, median seconds loading -->). The rest was
+# `1 process, 1 thread`'s at 128 and
+# 0.43<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
-# (0.771 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.257 s<!-- output: 1 process, 1 thread at 128, seconds of the rest -->, section 8) and
-# **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
-# 2,048 (0.143 s<!-- output: 2 processes, 1 thread each at 2048, seconds of the rest -->
-# against 0.101 s<!-- output: 1 process, 1 thread at 2048, seconds of the rest -->). So in
-# section 8's figure, at 2,048, the 2 processes' loading is the
+# and **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
+# 2,048. So in section 8's figure, at 2,048, the 2 processes' loading is the
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> and
 # their rest the longer: look for any gain of theirs there to come from the loading.
 #
@@ -1160,14 +1160,11 @@ for batch, folder in ((small, "arms_128"), (large, "arms_big")):
     print(f"{name}, largest absolute weight, 1 process: {largest:.2f}")
 
 # %% [markdown]
-# They trained the same model, to within 7.2e-07
+# They trained the same model: at 128, to within 7.2e-07
 # <!-- output: effective batch 128, largest weight difference, 1 process against 2 -->
-# at 128 and 2.4e-07
-# <!-- output: effective batch 2048, largest weight difference, 1 process against 2 -->
-# at 2,048, against weights up to 0.86
-# <!-- output: effective batch 128, largest absolute weight, 1 process -->
-# and 0.63
-# <!-- output: effective batch 2048, largest absolute weight, 1 process -->.
+# against weights up to 0.86
+# <!-- output: effective batch 128, largest absolute weight, 1 process -->; look for a gap
+# as small at 2,048.
 #
 # While rank 0 trained a 1-process arm, rank 1 waited at a barrier. Did it take CPU time
 # from rank 0 there? Each launch's rank 1 printed its wall and CPU seconds at the barrier;
@@ -1213,15 +1210,12 @@ print(f"64 images per process, DDP's addition over the bare all-reduce: {over_ba
 
 # %% [markdown]
 # DDP's step, timed the same way, added
-# 1.307 ms<!-- output: 64 images per process, ms DDP adds to a step --> at 64 images per
-# process,
-# 2.59<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
-# the bare all-reduce's
-# 0.504 ms<!-- output: 64 images per process, ms of the bare all-reduce --> (section 8) and
 # 2.16<!-- output: 64 images per process, DDP's addition over the step --> times the step
-# without it; at 1,024,
-# 1.15<!-- output: 1024 images per process, DDP's addition over the step --> times the
-# step. It is the exchange, the waits for the other process and the wrapper together, which
+# without it at 64 images per process (and
+# 2.59<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
+# section 8's bare all-reduce) and
+# 1.15<!-- output: 1024 images per process, DDP's addition over the step --> times at
+# 1,024. It is the exchange, the waits for the other process and the wrapper together, which
 # the table's indented rows split. `comm_cost.py`, which timed them:
 
 # %%
@@ -1322,12 +1316,14 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # (`OMP_NUM_THREADS=1`; its first lines print it), as a typed `torchrun` gives each of
 # several processes when the variable is unset, with a
 # warning<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/distributed/run.py -->.
-# This notebook's own process uses PyTorch's default (`torch.get_num_threads()`).
+# This notebook's own process uses PyTorch's default (run `torch.get_num_threads()` to see
+# it; not printed here).
 #
-# **How the workers start.** On Linux, `run_torchrun` starts CPU workers by forking a
-# Python that has already imported PyTorch, where a typed `torchrun` starts each worker as
-# a fresh Python (`FORK_WORKERS` in `course_utils/distributed.py`). This lesson's timings
-# were not measured from a terminal here.
+# **How the workers start.** As section 3 says, `run_torchrun` runs torchrun's own launcher
+# module, with one difference: on Linux it starts CPU workers by forking a Python that has
+# already imported PyTorch, where a typed `torchrun` starts each worker as a fresh Python
+# (`FORK_WORKERS` in `course_utils/distributed.py`). The timings of section 8 and Appendix A
+# come from these launches, not from a typed `torchrun` in a terminal.
 
 # %% [markdown]
 # ## Appendix E: section 10 in more detail
