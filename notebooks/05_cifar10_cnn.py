@@ -44,7 +44,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 396 s with a peak memory of 1234 MB. The course's
+# > 2 threads); the whole lesson ran in 354 s with a peak memory of 1290 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -134,7 +134,7 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 # As in lesson 04, decode the images once, before training: as `ImageFolder`'s `loader`,
 # `decode_image` reads each file straight into a `uint8` tensor, a quarter of `float32`'s
 # memory. The cell times that one decoding
-# (7.3 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
+# (7.1 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
 # paid once rather than every epoch. Lesson 04 timed a `DataLoader` that transforms each image
 # every epoch; this lesson times no such loader.
 #
@@ -465,7 +465,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 21.1 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 21.7 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -590,7 +590,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.99<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 0.92<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN on this CPU. The CNN's lead over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points.
@@ -650,12 +650,32 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
-# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. For an MLP, a
-# fixed shuffle only reorders its inputs, which its first layer could match (not checked).
-# The CNN's lead went from
+# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. The CNN's
+# lead went from
 # +13.0<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
 # -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 # points. Each model ran from one seed; other seeds were not run.
+#
+# For an MLP, a fixed shuffle only reorders its inputs. Reorder the trained MLP's first-layer
+# weight columns the same way, and it should give the same logits on shuffled images as on
+# the originals:
+
+# %% tags=["nbval-check-output"]
+rewired = copy.deepcopy(mlp)  # the MLP trained on original pixels in section 5
+# Flattened, a shuffled image holds at c * 1024 + p the original's c * 1024 + pixel_order[p].
+columns = (torch.arange(3, device=device)[:, None] * 1024 + pixel_order[None, :]).flatten()
+few = val_images[:8].to(device)
+with torch.no_grad(), eval_mode(mlp), eval_mode(rewired):
+    rewired.layers[1].weight.copy_(mlp.layers[1].weight[:, columns])  # layers[0] flattens
+    alike = torch.allclose(rewired(normalise_and_shuffle(few)), mlp(normalise(few)), atol=1e-4)
+print(f"reordered MLP, same logits on shuffled images: {alike}")
+del rewired, columns, few
+
+# %% [markdown]
+# The same logits: **True**<!-- says: reordered MLP, same logits on shuffled images -->.
+# So whatever weights an MLP learns on the original pixels, the same weights, their
+# columns reordered, do as well on the shuffled ones. A convolution's filter is shared
+# over neighbouring positions, so it has no such columns to reorder (reasoning, not run).
 
 # %% [markdown]
 # ## 6. ResNet-9 and its training recipe
@@ -810,10 +830,27 @@ with torch.no_grad():
 # of its batch, and after one batch it centres the batch only partly: look for eval-mode
 # channel means away from 0.
 #
-# **ResNet-9's layers.** The building block is a 3 x 3 convolution, batch norm and ReLU
-# (no bias in the convolution: batch norm subtracts each channel's mean, so a bias would
-# be redundant). A blank image goes
-# through the full-size network (width 64), layer by layer:
+# **ResNet-9's layers.** The building block is a 3 x 3 convolution, batch norm and ReLU,
+# with no bias in the convolution: batch norm subtracts each channel's mean, bias included,
+# so a bias would change nothing. A convolution with a bias and the same one without it,
+# each followed by batch norm in train mode:
+
+# %% tags=["nbval-check-output"]
+with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
+    torch.manual_seed(0)
+    with_bias = nn.Conv2d(3, 4, 3, padding=1)
+    without_bias = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+    probe = torch.randn(8, 3, 8, 8)
+with torch.no_grad():
+    without_bias.weight.copy_(with_bias.weight)  # the same weights, only the bias differs
+    after_norm = [nn.BatchNorm2d(4)(conv(probe)) for conv in (with_bias, without_bias)]
+same_output = torch.allclose(*after_norm, atol=1e-5)
+print(f"batch norm after a conv, with and without its bias, the same: {same_output}")
+del with_bias, without_bias, probe, after_norm
+
+# %% [markdown]
+# The same: **True**<!-- says: batch norm after a conv, with and without its bias, the same -->.
+# A blank image goes through the full-size network (width 64), layer by layer:
 
 
 # %% tags=["nbval-check-output"]
@@ -1079,7 +1116,7 @@ plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 # The width-8 ResNet-9 is section 6's network, narrower. With the full recipe it trained for
 # 1,056<!-- output: ResNet-9, width 8, training steps --> steps on all the training
 # images. It reached **74.1%**<!-- output: ResNet-9 validation accuracy --> validation
-# accuracy in 78 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
+# accuracy in 67 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
 # CPU (one run, seed 0).
 #
 # The figure's two losses are not measured alike. The training loss is each epoch's average
@@ -1365,8 +1402,8 @@ print(
 #   points. The evidence for why is the shuffled-pixel control, also one seed per model:
 #   scrambling the neighbourhoods turned the lead into
 #   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-#   points. For an MLP the shuffle only reorders its inputs, which its first layer could
-#   match (not checked).
+#   points. For an MLP the shuffle only reorders its inputs: the trained MLP, its first
+#   layer's columns reordered, gave the same logits on shuffled images (section 5).
 # - **Batch norm's two modes.** Train mode normalises each channel with the batch's own
 #   mean and variance and moves running averages a tenth of the way towards them; eval
 #   mode uses the running averages, so an image's output does not depend on its batch.
@@ -1383,7 +1420,7 @@ print(
 #   both by hand against PyTorch.
 # - **ResNet-9 on this CPU.** Width 8 with the full recipe, 3 epochs on all the training
 #   images: **74.1%**<!-- output: ResNet-9 validation accuracy --> on validation in
-#   78 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
+#   67 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
 #   Test-time augmentation was chosen on validation
 #   (75.8%<!-- output: validation accuracy with test-time augmentation --> with it): the
 #   rule chose to **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
@@ -1696,8 +1733,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.71 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.89 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
+# 0.60 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.56 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
 # run, timed once per width. The epoch lines above give both epochs' seconds, validation
 # included. Look for the seconds to grow far less than the parameters. Python's fixed
 # cost per step is one possible reason; it was not measured.
