@@ -127,8 +127,8 @@ def quiet_cpu_compiling(device: torch.device | str) -> dict[str, Any]:
     PyTorch otherwise warns "No CUDA runtime is found", which CPU kernels do not need). On
     any other device it changes nothing.
 
-    Returns what it set, name -> new value (an empty dict where it set nothing).
-    Introduced in lesson 04.
+    The settings are global and last for the rest of the Python process. Returns what it
+    set, name -> new value (an empty dict where it set nothing). Introduced in lesson 04.
     """
     if torch.device(device).type != "cpu":
         return {}

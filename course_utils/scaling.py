@@ -208,9 +208,12 @@ def read_arms_json(folder: str | Path) -> dict:
 def shown_parts(row: dict) -> tuple[float, float, float]:
     """An arm's median epoch, median loading and the rest, as the lesson prints them: the
     first two to 3 decimals and the rest as their difference, so that the printed parts add
-    up (as ``plotting.plot_epoch_parts`` labels its bars). ``row``: one arm of
+    up (as ``plotting.plot_epoch_parts`` labels its bars, the loading capped at the epoch,
+    so the rest is never below 0). ``row``: one arm of
     ``read_arms``'s figures. Lesson 06."""
-    epoch, loader = round(row["epoch"], 3), round(row["loader"], 3)
+    epoch = round(row["epoch"], 3)
+    # The loading's median can exceed the epoch's over uneven rounds: the figure caps it.
+    loader = min(round(row["loader"], 3), epoch)
     return epoch, loader, round(epoch - loader, 3)
 
 
@@ -221,14 +224,14 @@ def arms_table(figures: dict[str, dict], title: str) -> str:
     width = max([24, *(len(arm) for arm in figures)])
     rows = [
         title,
-        f"{'arm':<{width}} | {'epoch':>5} | {'range of rounds':>15} | {'loader':>6} | "
+        f"{'arm':<{width}} | {'epoch':>6} | {'range of rounds':>16} | {'loader':>6} | "
         f"{'the rest':>8} | val accuracy",
     ]
     for arm, row in figures.items():
         spread = f"{min(row['epochs']):.3f} to {max(row['epochs']):.3f}"
         epoch, loader, rest = shown_parts(row)
         rows.append(
-            f"{arm:<{width}} | {epoch:>5.3f} | {spread:>15} | {loader:>6.3f} | "
+            f"{arm:<{width}} | {epoch:>6.3f} | {spread:>16} | {loader:>6.3f} | "
             f"{rest:>8.3f} | {row['val_acc']:.4f}"
         )
     return "\n".join(rows)

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 60 s with a peak memory of 1369 MB. The course's
+# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1438 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -577,11 +577,11 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.39<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# 0.40<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 # speed at an effective batch of 128 and
-# 0.76<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**slower in every
-# round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
+# 0.77<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**no clear winner: 0 faster, 2 tied, 3
+# slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
 # these 2 CPUs, at 128,
 # **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->;
 # Appendix A sets both arms against `1 process, 1 thread` and checks that 1 process and 2
@@ -590,8 +590,8 @@ plot_epoch_parts(
 # **The step, in two parts.** The rest of a 2-process epoch (the figure's "the rest of the
 # median epoch") holds its steps, each on half the images, the exchange of the gradients
 # and any wait for the other process: at 128 it took
-# 0.771 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.257 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
+# 0.813 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.284 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
 # `1 process, 1 thread`, stepping on all the images. The 2 processes' extra rest is the
 # exchange, the waits for the other process and the 2 processes sharing 2 CPUs, together:
 # this section does not separate them. `comm_cost.py` times the bare
@@ -628,14 +628,14 @@ print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 3.38<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 3.12<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 1.11<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# 1.00<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
 # times. The bare all-reduce took as long as
-# 0.83<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# 0.76<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
-# 0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# 0.24<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
 # of the two batches measured, the larger one gave the 2 processes more work to share for
 # each exchange. Appendix A times DDP's own step the same way.
@@ -778,17 +778,17 @@ print(fsdp.output)
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
 # - Section 8: over whole epochs, round by round, 2 processes ran at
-#   0.39<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+#   0.40<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 #   speed of 1 process on 2 threads (the same 2 CPUs) at an effective batch of 128
 #   (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-#   0.76<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-#   2,048 (**slower in every
-#   round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
+#   0.77<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+#   2,048 (**no clear winner: 0 faster, 2 tied, 3
+#   slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
 #   bare all-reduce of the gradients took as long as
-#   0.83<!-- output: 64 images per process, the all-reduce over the step --> of a
+#   0.76<!-- output: 64 images per process, the all-reduce over the step --> of a
 #   step at 64 images per process, and
-#   0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
+#   0.24<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 10 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -1005,11 +1005,11 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8 at 64 images per process: the bare all-reduce of the gradients took
 # as long as
-# 0.83<!-- output: 64 images per process, the all-reduce over the step --> of a step
+# 0.76<!-- output: 64 images per process, the all-reduce over the step --> of a step
 # without it. Over whole epochs, the rest of the epoch (the steps, the exchange and any
 # wait for the other process) took the 2 processes, each stepping on half the images,
-# 0.771 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.257 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 0.813 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.284 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
 # 1 thread, stepping on all of them (section 8, under its table): the 2 processes' rest
 # was the longer, though each had half the images to step on. That extra rest is the
 # exchange, the waits for the other process and the 2 processes sharing 2 CPUs, together;
@@ -1120,25 +1120,25 @@ for batch, figures in launches.items():
             print(f"{arm} at {batch}, seconds of the rest: {shown:.3f}")
     halved = figures[TWO_PROCESSES]["loader"] / figures[ONE_THREAD]["loader"]
     print(f"2 processes' loading over 1 process's at {batch}: {halved:.2f}")
-    for part, name in (("loader", "loading"), ("rest", "the rest")):
-        one, two = (round(figures[arm][part], 3) for arm in (ONE_THREAD, TWO_PROCESSES))
+    for part, name in ((1, "loading"), (2, "the rest")):  # as printed: shown_parts
+        one, two = (shown_parts(figures[arm])[part] for arm in (ONE_THREAD, TWO_PROCESSES))
         change = "shorter" if two < one else "longer" if two > one else "the same"
         print(f"2 processes against 1 process on 1 thread at {batch}, {name}: {change}")
 
 # %% [markdown]
 # Against `1 process, 1 thread`, that is 2 CPUs against 1, the 2 processes ran at
-# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
+# 0.45<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 1.24<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**no clear winner: 3 faster, 2 tied, 0
+# 1.01<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**no clear winner: 1 faster, 4 tied, 0
 # slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
 #
 # Each process loads half of every batch's images; rank 0's loading (timed on the same clock
 # as its epoch) took
-# 0.69<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# 0.73<!-- output: 2 processes' loading over 1 process's at 128 --> of
 # `1 process, 1 thread`'s at 128 and
-# 0.43<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
+# 0.55<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
 # and **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
 # 2,048. So in section 8's figure, at 2,048, the 2 processes' loading is the
@@ -1210,11 +1210,11 @@ print(f"64 images per process, DDP's addition over the bare all-reduce: {over_ba
 
 # %% [markdown]
 # DDP's step, timed the same way, added
-# 2.16<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# 1.78<!-- output: 64 images per process, DDP's addition over the step --> times the step
 # without it at 64 images per process (and
-# 2.59<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
+# 2.34<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
 # section 8's bare all-reduce) and
-# 1.15<!-- output: 1024 images per process, DDP's addition over the step --> times at
+# 1.03<!-- output: 1024 images per process, DDP's addition over the step --> times at
 # 1,024. It is the exchange, the waits for the other process and the wrapper together, which
 # the table's indented rows split. `comm_cost.py`, which timed them:
 

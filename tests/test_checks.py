@@ -1824,6 +1824,8 @@ def test_lesson05_exercise2_checks_every_seed_s_start_and_loader_not_only_seed_0
     # Seeded once: seed 0's runs right, seeds 1 and 2's models built on from where the
     # random numbers stood, without `seed_everything(seed)` before each.
     torch.manual_seed(0)
+    for width in (4, 8, 16):
+        Tiny(width)  # seed 0's three runs come first and draw their weights
     unseeded = {width: [] for width in (4, 8, 16)}
     for _ in (1, 2):
         for width in unseeded:
@@ -1861,8 +1863,10 @@ def test_lesson05_exercises_name_the_placeholder_a_stubbed_run_left_in_the_loop(
     assert_wrong(lesson05, 1, "`overfit_histories['plain']` holds `...`", **answer)
     assert_wrong(lesson05, 1, "sets `model`, `start`, `loader`, `lr` and `history`", **answer)
     answer = lesson05_width_answer(width_runs())
-    for name in ("width_histories", "width_models", "width_starts", "width_loaders"):
+    for name in ("width_histories", "width_models"):
         answer[name] = dict.fromkeys(answer[name], ...)
+    for name in ("width_starts", "width_loaders"):  # the loop appends each seed's
+        answer[name] = {width: [..., ..., ...] for width in answer[name]}
     answer["width_finals"] = {width: [..., ..., ...] for width in answer["width_finals"]}
     result = run(lesson05, 2, **answer)
     assert result.status == "not attempted", str(result)

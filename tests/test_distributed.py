@@ -580,7 +580,9 @@ def test_lesson_scripts_finds_them_from_notebooks_from_student_and_from_elsewher
     assert lesson_scripts() == Path("scripts")  # relative, as the lesson's commands print it
     monkeypatch.chdir(tmp_path / "student")
     assert lesson_scripts() == Path("../notebooks/scripts")
-    monkeypatch.chdir(tmp_path)  # no scripts here: the checkout's, which holds course_utils
+    # No scripts here: the checkout's, which holds course_utils (an editable install, as the
+    # course's `make install` makes; from site-packages there would be no checkout).
+    monkeypatch.chdir(tmp_path)
     assert lesson_scripts() == NOTEBOOKS / "scripts"
     assert (lesson_scripts() / "train_ddp.py").is_file()
 

@@ -302,3 +302,8 @@ def test_digits_judge_rounds_as_printed():
     assert (unrounded.faster, unrounded.tied) == (2, 0)
     as_printed = arm_speed_ups(figures, "two", "one", digits=2)
     assert (as_printed.faster, as_printed.tied) == (1, 1)
+
+
+def test_the_printed_loading_is_capped_at_the_epoch_as_the_figure_draws_it():
+    # Over uneven rounds the loading's median can exceed the epoch's: no negative rest.
+    assert shown_parts({"epoch": 0.3, "loader": 0.31}) == (0.3, 0.3, 0.0)
