@@ -44,7 +44,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 354 s with a peak memory of 1290 MB. The course's
+# > 2 threads); the whole lesson ran in 400 s with a peak memory of 1237 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -134,7 +134,7 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 # As in lesson 04, decode the images once, before training: as `ImageFolder`'s `loader`,
 # `decode_image` reads each file straight into a `uint8` tensor, a quarter of `float32`'s
 # memory. The cell times that one decoding
-# (7.1 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
+# (7.5 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
 # paid once rather than every epoch. Lesson 04 timed a `DataLoader` that transforms each image
 # every epoch; this lesson times no such loader.
 #
@@ -465,7 +465,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 21.7 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 21.0 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -590,7 +590,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.92<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 0.98<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN on this CPU. The CNN's lead over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points.
@@ -717,7 +717,7 @@ def deep_stack(residual: bool, he_init: bool = False, pairs: int = 10) -> nn.Seq
     """A 3 x 3 convolution to 16 channels, then pairs of (conv, ReLU, conv, ReLU), each
     pair as x + f(x) if residual; PyTorch's default initialisation, seeded alike, then
     He's (kaiming_normal_ weights, zero biases) if he_init."""
-    torch.manual_seed(0)
+    torch.default_generator.manual_seed(0)  # the CPU stream: gradient_ratio restores it
     blocks = []
     for _ in range(pairs):
         body = nn.Sequential(
@@ -837,7 +837,7 @@ with torch.no_grad():
 
 # %% tags=["nbval-check-output"]
 with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
-    torch.manual_seed(0)
+    torch.default_generator.manual_seed(0)  # the CPU stream only, which fork_rng restores
     with_bias = nn.Conv2d(3, 4, 3, padding=1)
     without_bias = nn.Conv2d(3, 4, 3, padding=1, bias=False)
     probe = torch.randn(8, 3, 8, 8)
@@ -1002,7 +1002,7 @@ del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 
 # %%
 with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
-    torch.manual_seed(0)
+    torch.default_generator.manual_seed(0)  # the CPU stream only, which fork_rng restores
     fresh = to_device(ResNet9(8), device)  # untrained, float32, in train mode
 fresh_batch = normalise(train_images[:128].to(device))
 F.cross_entropy(fresh(fresh_batch), train_labels[:128].to(device)).backward()
@@ -1116,7 +1116,7 @@ plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 # The width-8 ResNet-9 is section 6's network, narrower. With the full recipe it trained for
 # 1,056<!-- output: ResNet-9, width 8, training steps --> steps on all the training
 # images. It reached **74.1%**<!-- output: ResNet-9 validation accuracy --> validation
-# accuracy in 67 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
+# accuracy in 76 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
 # CPU (one run, seed 0).
 #
 # The figure's two losses are not measured alike. The training loss is each epoch's average
@@ -1420,7 +1420,7 @@ print(
 #   both by hand against PyTorch.
 # - **ResNet-9 on this CPU.** Width 8 with the full recipe, 3 epochs on all the training
 #   images: **74.1%**<!-- output: ResNet-9 validation accuracy --> on validation in
-#   67 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
+#   76 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
 #   Test-time augmentation was chosen on validation
 #   (75.8%<!-- output: validation accuracy with test-time augmentation --> with it): the
 #   rule chose to **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
@@ -1733,8 +1733,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.60 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.56 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
+# 0.73 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.63 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
 # run, timed once per width. The epoch lines above give both epochs' seconds, validation
 # included. Look for the seconds to grow far less than the parameters. Python's fixed
 # cost per step is one possible reason; it was not measured.
