@@ -1,11 +1,11 @@
 """Reading a run's epoch times over its later epochs, the epochs after the first.
 
-A first epoch can pay one-off costs (choosing kernels, compiling, warming caches), so lesson
-04 reads its timings over the later epochs: ``after_first`` picks them, ``later_epochs``
-gives their median, fastest and slowest, ``first_against_later`` says where the dropped first
-epoch fell among them, and ``parts`` splits a pipeline's median later epoch into its wait for
-batches and the rest (``plotting.plot_epoch_parts`` draws a bar from its ``loader`` and
-``epochs``). A run of one epoch has no later epoch: there its first stands in.
+A first epoch can pay one-off costs (compiling, for one), so lesson 04 reads its timings over
+the later epochs: ``after_first`` picks them, ``later_epochs`` gives their median, fastest and
+slowest, and ``parts`` splits a pipeline's median later epoch into its wait for batches and
+the rest (``plotting.plot_epoch_parts`` draws a bar from its ``loader`` and ``epochs``);
+``rounded_parts`` rounds such a split the one way that tables and figures print it. A run of
+one epoch has no later epoch: there its first stands in.
 Introduced in lesson 04.
 """
 
@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Sequence
 from typing import TypeVar
 
-__all__ = ["after_first", "first_against_later", "later_epochs", "parts"]
+__all__ = ["after_first", "later_epochs", "parts", "rounded_parts"]
 
 Item = TypeVar("Item")
 
@@ -36,24 +36,6 @@ def later_epochs(seconds: Sequence[float]) -> tuple[float, float, float]:
     return statistics.median(later), min(later), max(later)
 
 
-def first_against_later(seconds: Sequence[float]) -> str:
-    """Return where the first epoch's seconds fall against the later epochs': ``"slower than
-    each"`` (above every later one), ``"faster than each"`` (below every one) or ``"within
-    their range"`` (from the fastest to the slowest, both included). ``seconds`` holds one
-    entry per epoch, at least two. Introduced in lesson 04 (why it drops the first epoch)."""
-    if len(seconds) < 2:
-        raise ValueError(
-            f"seconds has {len(seconds)} epoch(s): pass one entry per epoch, at least two, so "
-            "that the first has later epochs to be compared with"
-        )
-    first, later = seconds[0], seconds[1:]
-    if first > max(later):
-        return "slower than each"
-    if first < min(later):
-        return "faster than each"
-    return "within their range"
-
-
 def parts(times: Sequence[float], waits: Sequence[float]) -> dict[str, float | list[float]]:
     """Return one pipeline's bar as a dict: ``"loader"``, the median later wait for batches;
     ``"rest"``, the median later epoch minus that wait; ``"epochs"``, the later epochs'
@@ -69,3 +51,14 @@ def parts(times: Sequence[float], waits: Sequence[float]) -> dict[str, float | l
         )
     wait, later = later_epochs(waits)[0], after_first(times)
     return {"loader": wait, "rest": statistics.median(later) - wait, "epochs": later}
+
+
+def rounded_parts(epoch: float, loading: float) -> tuple[float, float, float]:
+    """An epoch's seconds split as tables and figures print them: ``(epoch, loading, rest)``,
+    the first two rounded to 3 decimals, the loading capped at the epoch (over uneven rounds
+    the loading's median can exceed the epoch's median), and the rest their difference, so
+    the printed parts add up where rounding the exact rest might not. Used by
+    ``scaling.arms_table`` and ``plotting.plot_epoch_parts``. Introduced in lesson 04."""
+    shown_epoch = round(epoch, 3)
+    shown_loading = min(round(loading, 3), shown_epoch)
+    return shown_epoch, shown_loading, round(shown_epoch - shown_loading, 3)

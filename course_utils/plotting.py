@@ -16,6 +16,8 @@ import torch
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
+from course_utils.epoch_times import rounded_parts
+
 __all__ = [
     "show_batch",
     "plot_history",
@@ -203,11 +205,11 @@ def plot_epoch_parts(
             # The bar's seconds in a column just outside the panel, at the bar's height:
             # clear of every dot, and not read as any one dot's value.
             kind = "one epoch" if len(epochs) == 1 else "median"
-            shown = round(whole, 3), round(part, 3)  # the parts add up as printed
+            shown = rounded_parts(whole, part)  # as the lessons' tables print the parts
             ax.text(
                 1.02,
                 place,
-                f"{kind} {shown[0]:.3f} s = {shown[1]:.3f} + {shown[0] - shown[1]:.3f}",
+                f"{kind} {shown[0]:.3f} s = {shown[1]:.3f} + {shown[2]:.3f}",
                 transform=ax.get_yaxis_transform(),  # x: the panel's width; y: the bars'
                 ha="left",
                 va="center",

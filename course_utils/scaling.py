@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_utils.epoch_times import after_first
+from course_utils.epoch_times import after_first, rounded_parts
 from course_utils.rounds import TIE, RoundCount, count_rounds
 
 __all__ = [
@@ -208,13 +208,10 @@ def read_arms_json(folder: str | Path) -> dict:
 def shown_parts(row: dict) -> tuple[float, float, float]:
     """An arm's median epoch, median loading and the rest, as the lesson prints them: the
     first two to 3 decimals and the rest as their difference, so that the printed parts add
-    up (as ``plotting.plot_epoch_parts`` labels its bars, the loading capped at the epoch,
-    so the rest is never below 0). ``row``: one arm of
+    up, the loading capped at the epoch (``epoch_times.rounded_parts``, which
+    ``plotting.plot_epoch_parts`` labels its bars with too). ``row``: one arm of
     ``read_arms``'s figures. Lesson 06."""
-    epoch = round(row["epoch"], 3)
-    # The loading's median can exceed the epoch's over uneven rounds: the figure caps it.
-    loader = min(round(row["loader"], 3), epoch)
-    return epoch, loader, round(epoch - loader, 3)
+    return rounded_parts(row["epoch"], row["loader"])
 
 
 def arms_table(figures: dict[str, dict], title: str) -> str:

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 68 s with a peak memory of 1438 MB. The course's
+# > 2 threads); the whole lesson ran in 65 s with a peak memory of 1369 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -424,8 +424,8 @@ for epoch in (0, 1):
 # **Launching.** From a terminal, in `notebooks/`:
 # `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --data … --out …` (the
 # data file: `print(data_path)` in a new cell); `run_torchrun` makes that launch below.
-# With one GPU (Colab's), start the line with `CUDA_VISIBLE_DEVICES=` so that the 2
-# processes run on the CPU with gloo, as `run_torchrun(..., cpu_only=True)` does here.
+# With one GPU (Colab's; not run here), start the line with `CUDA_VISIBLE_DEVICES=` so
+# that the 2 processes run on the CPU with gloo, as `run_torchrun(..., cpu_only=True)` does.
 # `--standalone` means one machine, meeting on a free local port; `--nproc_per_node` is
 # the number of processes (usually of GPUs). Each process gets 1 thread; section 8
 # compares that with threads.
@@ -577,10 +577,10 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.40<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# 0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 # speed at an effective batch of 128 and
-# 0.77<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**no clear winner: 0 faster, 2 tied, 3
+# 1.08<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**no clear winner: 2 faster, 3 tied, 0
 # slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
 # these 2 CPUs, at 128,
 # **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->;
@@ -590,11 +590,11 @@ plot_epoch_parts(
 # **The step, in two parts.** The rest of a 2-process epoch (the figure's "the rest of the
 # median epoch") holds its steps, each on half the images, the exchange of the gradients
 # and any wait for the other process: at 128 it took
-# 0.813 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.284 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
-# `1 process, 1 thread`, stepping on all the images. The 2 processes' extra rest is the
-# exchange, the waits for the other process and the 2 processes sharing 2 CPUs, together:
-# this section does not separate them. `comm_cost.py` times the bare
+# 0.836 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.293 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
+# `1 process, 1 thread`, stepping on all the images. The 2 processes' extra rest includes
+# the exchange, the waits for the other process and any cost of the 2 processes sharing 2
+# CPUs; this lesson does not separate them. `comm_cost.py` times the bare
 # all-reduce and the step without it at B = 64 and B = 1,024 images per process (effective
 # batches of 128 and 2,048), with random inputs, no loading and 1 thread per process, each
 # the median over many repeats of the slower process (Appendix A: the full table).
@@ -628,14 +628,14 @@ print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 3.12<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 3.16<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 1.00<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# 1.01<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
 # times. The bare all-reduce took as long as
-# 0.76<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# 0.77<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
-# 0.24<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# 0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
 # of the two batches measured, the larger one gave the 2 processes more work to share for
 # each exchange. Appendix A times DDP's own step the same way.
@@ -698,7 +698,8 @@ del test_set, test_guesses
 # it combines every process's per-channel mean, variance and count. `batch_norm.py`
 # compares the pixel mean of each process's 32-image shard with the whole batch's, does
 # the equivalent of `SyncBatchNorm` by hand on the CPU (it all-reduces each channel's sums,
-# sums of squares and counts), and compares the result with `BatchNorm2d` on the whole
+# sums of squares and counts, after a small convolution), compares each shard's channel
+# means with the whole batch's, and compares the result with `BatchNorm2d` on the whole
 # batch in one process; last, it tries `SyncBatchNorm` itself, which this PyTorch refuses
 # on the CPU (Appendix E: the script, step by step):
 
@@ -709,8 +710,13 @@ batch_norm = run_torchrun(
 print(batch_norm.output)
 
 # %% [markdown]
-# Each shard's mean differs from the whole batch's. Rank 0's shard, normalised with the
-# all-reduced statistics, against `BatchNorm2d` on the whole batch:
+# The first lines are about the shards' inputs: the mean of every pixel of each 32-image
+# shard, and of the whole batch. The shards hold different images, so the convolution's
+# outputs on them differ, and so do the statistics batch norm takes from those outputs,
+# each channel's mean and variance: rank 0's channel means were up to
+# 2.1e-02<!-- output: [rank 0] my shard's channel means against the whole batch's, largest gap -->
+# from the whole batch's. Rank 0's shard, normalised with the all-reduced statistics,
+# against `BatchNorm2d` on the whole batch:
 # **True (largest gap 9.5e-07)**
 # <!-- says: [rank 0] normalised by hand == BatchNorm2d on the whole batch -->.
 # Normalised with its own shard's statistics instead, as plain batch norm in each process
@@ -739,21 +745,23 @@ print(accumulation.output)
 # without.
 #
 # **When the model itself does not fit**, FSDP (Fully Sharded Data Parallel) shards the
-# model's parameters and their gradients over the processes, where DDP keeps whole copies
+# model's parameters and their gradients over the processes, where DDP keeps a whole copy
 # in each. FSDP is meant to shard the optimizer state too (PyTorch's FSDP2
 # tutorial<!-- source: https://pytorch.org/tutorials/intermediate/FSDP_tutorial.html -->).
 # `fsdp.py` shards lesson 03's MLP over the 2 CPU processes with `fully_shard` (who holds
-# what, not a speed), then does by hand what FSDP does before a layer computes: an
-# `all_gather` of the processes' slices of the first layer's weights (Appendix E: the
-# script):
+# what, not a speed), counts the parameters each process holds, and of the same model under
+# DDP, then does by hand what FSDP does before a layer computes: an `all_gather` of the
+# processes' slices of the first layer's weights (Appendix E: the script):
 
 # %%
 fsdp = run_torchrun(scripts / "fsdp.py", nproc=2, timeout=launch_timeout, cpu_only=cpu_only)
 print(fsdp.output)
 
 # %% [markdown]
-# Each process held half of the parameters and, after `backward`, gradients for that half
-# only; the gathered weights equal an unsharded copy made from the same seed.
+# Under FSDP each process held half of the parameters and, after `backward`, gradients for
+# that half only; under DDP each held all
+# 25,450<!-- output: [rank 0] under DDP, parameters this process holds --> of the same
+# model. The gathered weights equal an unsharded copy made from the same seed.
 
 # %% [markdown]
 # ## Summary
@@ -778,17 +786,17 @@ print(fsdp.output)
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
 # - Section 8: over whole epochs, round by round, 2 processes ran at
-#   0.40<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+#   0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 #   speed of 1 process on 2 threads (the same 2 CPUs) at an effective batch of 128
 #   (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-#   0.77<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-#   2,048 (**no clear winner: 0 faster, 2 tied, 3
+#   1.08<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+#   2,048 (**no clear winner: 2 faster, 3 tied, 0
 #   slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
 #   bare all-reduce of the gradients took as long as
-#   0.76<!-- output: 64 images per process, the all-reduce over the step --> of a
+#   0.77<!-- output: 64 images per process, the all-reduce over the step --> of a
 #   step at 64 images per process, and
-#   0.24<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
+#   0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 10 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
@@ -991,29 +999,30 @@ check_exercise("Q2", answer_q2=answer_q2)
 #   batch.
 # - (b) gloo is slow: NCCL would make the same CPU processes faster.
 # - (c) 2 processes go through twice as many images per epoch as one.
-# - (d) At this batch size exchanging the gradients takes much of a step's time: each
-#   process steps on half the images, yet the 2 processes' steps with their exchanges took
-#   longer per epoch than 1 process's steps on all of them.
+# - (d) At this batch size one exchange of the gradients takes longer than halving a
+#   step's images saves, so splitting each step over 2 processes costs more time than it
+#   saves.
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 8 at 64 images per process: the all-reduce over the step, and the rest of the epoch
+# Hint: Appendix A: what halving 128 images to 64 saves, against the bare all-reduce
 answer_q3 = "d"
 ### END SOLUTION
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Section 8 at 64 images per process: the bare all-reduce of the gradients took
-# as long as
-# 0.76<!-- output: 64 images per process, the all-reduce over the step --> of a step
-# without it. Over whole epochs, the rest of the epoch (the steps, the exchange and any
-# wait for the other process) took the 2 processes, each stepping on half the images,
-# 0.813 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.284 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
-# 1 thread, stepping on all of them (section 8, under its table): the 2 processes' rest
-# was the longer, though each had half the images to step on. That extra rest is the
-# exchange, the waits for the other process and the 2 processes sharing 2 CPUs, together;
-# the lesson does not separate them. (a) is wrong: each process computed only its own 64
+# **(d).** Appendix A timed one process's step on 128 images and on 64 alike (rank 0
+# alone): halving saved
+# 0.063 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->, while the
+# bare all-reduce of the gradients took
+# 0.549 ms<!-- output: 64 images per process, ms of the bare all-reduce --> (section 8,
+# both processes at work). Over whole epochs, the rest of the epoch (the steps, the
+# exchange and any wait for the other process) took the 2 processes
+# 0.836 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.293 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 1 thread (section 8, under its table). That extra rest also includes the waits for the
+# other process and any cost of the 2 processes sharing 2 CPUs, which the lesson does not
+# separate from the exchange. (a) is wrong: each process computed only its own 64
 # images of every step; so is (c): the shards split each epoch's images between the
 # processes. (b) cannot be: NCCL carries only GPU tensors (PyTorch's distributed
 # documentation<!-- source: https://pytorch.org/docs/stable/distributed.html -->), so it
@@ -1127,23 +1136,23 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # Against `1 process, 1 thread`, that is 2 CPUs against 1, the 2 processes ran at
-# 0.45<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
+# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 1.01<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**no clear winner: 1 faster, 4 tied, 0
-# slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
+# 1.33<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
 #
 # Each process loads half of every batch's images; rank 0's loading (timed on the same clock
 # as its epoch) took
-# 0.73<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# 0.75<!-- output: 2 processes' loading over 1 process's at 128 --> of
 # `1 process, 1 thread`'s at 128 and
-# 0.55<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
+# 0.36<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
 # and **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
 # 2,048. So in section 8's figure, at 2,048, the 2 processes' loading is the
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> and
-# their rest the longer: look for any gain of theirs there to come from the loading.
+# their rest the longer, and the two together gave the median speed-up of
+# 1.33<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> above.
 #
 # **The same model.** After the rounds, `compare_arms.py` compared the weights of
 # `1 process, 1 thread` and `2 processes, 1 thread each`:
@@ -1208,13 +1217,33 @@ for size in (64, 1024):  # DDP's step minus the same step without DDP
 over_bare = (ms[64]["ddp"] - ms[64]["step"]) / ms[64]["all_reduce"]  # section 8's all-reduce
 print(f"64 images per process, DDP's addition over the bare all-reduce: {over_bare:.2f}")
 
+# %%
+# What halving the work saves one process, from the table's last two rows (rank 0 alone,
+# timed alike): its step on 2B images minus its step on B, then over the bare all-reduce.
+for size in (64, 1024):
+    saved = ms[size]["double"] - ms[size]["alone"]
+    print(f"halving {2 * size} images to {size}, ms saved (rank 0 alone): {saved:.3f}")
+    over_exchange = saved / ms[size]["all_reduce"]
+    print(
+        f"halving {2 * size} images to {size}, saving over the bare all-reduce: {over_exchange:.2f}"
+    )
+
 # %% [markdown]
-# DDP's step, timed the same way, added
-# 1.78<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# **What halving saves.** Halving one process's work saved
+# 0.063 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) --> at the small
+# batch (128 images to 64) and
+# 1.377 ms<!-- output: halving 2048 images to 1024, ms saved (rank 0 alone) --> at the
+# large one (2,048 to 1,024), against
+# 0.549 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.557 ms<!-- output: 1024 images per process, ms of the bare all-reduce --> for the bare
+# exchange (an all-reduce needs both processes, so it was timed with both at work).
+#
+# DDP's step, timed as rows 1 to 7 (both processes at work), added
+# 2.06<!-- output: 64 images per process, DDP's addition over the step --> times the step
 # without it at 64 images per process (and
-# 2.34<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
+# 2.68<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
 # section 8's bare all-reduce) and
-# 1.03<!-- output: 1024 images per process, DDP's addition over the step --> times at
+# 1.13<!-- output: 1024 images per process, DDP's addition over the step --> times at
 # 1,024. It is the exchange, the waits for the other process and the wrapper together, which
 # the table's indented rows split. `comm_cost.py`, which timed them:
 
@@ -1251,8 +1280,10 @@ except RuntimeError as error:
 # one: section 10's hook counted
 # 2<!-- output: all-reduces per accumulated step of 2 micro-batches, without no_sync -->
 # all-reduces for 2 `backward` calls, one bucket each. Dividing before the sum, as DDP
-# does, or after it, as your function does, gives the same bits with 2 processes, since
-# halving is exact in floating point.
+# does (its reducer divides each gradient by the world size as it copies it into the
+# bucket<!-- source: PyTorch's DDP reducer, torch/csrc/distributed/c10d/reducer.cpp -->),
+# or after it, as your function does, gives the same bits with 2 processes, since halving
+# is exact in floating point.
 #
 # **Section 5's script**, `manual_ddp.py`, in full:
 
@@ -1316,8 +1347,18 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # (`OMP_NUM_THREADS=1`; its first lines print it), as a typed `torchrun` gives each of
 # several processes when the variable is unset, with a
 # warning<!-- source: https://github.com/pytorch/pytorch/blob/main/torch/distributed/run.py -->.
-# This notebook's own process uses PyTorch's default (run `torch.get_num_threads()` to see
-# it; not printed here).
+# This notebook's own process:
+
+# %%
+omp_threads = os.environ.get("OMP_NUM_THREADS", "not set")
+print(f"OMP_NUM_THREADS in this notebook's process: {omp_threads}")
+print(f"intra-op threads in this notebook's process: {torch.get_num_threads()}")
+
+# %% [markdown]
+# Here `OMP_NUM_THREADS` was
+# **not set**<!-- says: OMP_NUM_THREADS in this notebook's process --> and this process
+# ran 2<!-- output: intra-op threads in this notebook's process --> intra-op threads
+# (with the variable unset, PyTorch picks the number itself).
 #
 # **How the workers start.** As section 3 says, `run_torchrun` runs torchrun's own launcher
 # module, with one difference: on Linux it starts CPU workers by forking a Python that has
@@ -1352,8 +1393,9 @@ Code(filename=str(scripts / "train_ddp.py"), language="python")
 # each process's 32-image pixel mean with the whole batch's, it does what `SyncBatchNorm`
 # does, on the CPU: each process passes its shard through a small convolution (the same
 # weights everywhere), all-reduces each of its 8 channels' sum, sum of squares and count
-# of values, and normalises its shard with the whole batch's mean and variance (the mean
-# of the squares minus the square of the mean). It compares the result with
+# of values, compares its own channel means with the whole batch's, and normalises its
+# shard with the whole batch's mean and variance (the mean of the squares minus the square
+# of the mean). It compares the result with
 # `nn.BatchNorm2d` in training mode, applied by one process to the whole batch (each
 # process has it here). Last, it converts the model to `SyncBatchNorm`, which this PyTorch
 # refuses on the CPU; on GPUs (not run here) the script prints instead whether it equals

@@ -221,7 +221,7 @@ def test_lesson_05_trains_no_fastnet_and_states_the_benchmarks_fast_recipe(monke
         f"*label smoothing* at {defaults.label_smoothing}",
         f"batches of {defaults.batch_size}",
         f"padding by {augmentation['crop_padding']} pixels",
-        f"`FastNet`, trained for {defaults.epochs} epochs, reached",
+        f"trained `FastNet` for {defaults.epochs} epochs with these settings",
     ):
         # A whole figure: "momentum 0.9" must not pass for "momentum 0.95".
         found = re.search(re.escape(phrase) + r"(?![\d.]\d)", text)

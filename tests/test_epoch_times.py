@@ -2,9 +2,9 @@ import pytest
 
 from course_utils.epoch_times import (
     after_first,
-    first_against_later,
     later_epochs,
     parts,
+    rounded_parts,
 )
 
 
@@ -20,16 +20,6 @@ def test_later_epochs_reads_the_median_fastest_and_slowest_after_the_first():
     assert later_epochs([9.0, 3.0, 1.0, 2.0]) == (2.0, 1.0, 3.0)
     assert later_epochs([9.0, 1.0, 2.0]) == (1.5, 1.0, 2.0)  # two later epochs: their mean
     assert later_epochs([4.0]) == (4.0, 4.0, 4.0)
-
-
-def test_first_against_later_places_the_first_epoch_among_the_later_ones():
-    assert first_against_later([9.0, 3.0, 1.0]) == "slower than each"
-    assert first_against_later([0.5, 3.0, 1.0]) == "faster than each"
-    assert first_against_later([2.0, 3.0, 1.0]) == "within their range"
-    # The range includes its ends: a first epoch equal to the slowest or fastest is within.
-    assert first_against_later([3.0, 3.0, 1.0]) == "within their range"
-    assert first_against_later([1.0, 3.0, 1.0]) == "within their range"
-    assert first_against_later((5.0, 4.0)) == "slower than each"  # one later epoch, a tuple
 
 
 def test_parts_splits_the_median_later_epoch_into_its_wait_and_the_rest():
@@ -54,7 +44,6 @@ def test_parts_of_a_two_epoch_run_rests_on_its_second_epoch():
     [
         (lambda: after_first([]), "items is empty"),
         (lambda: later_epochs([]), "items is empty"),
-        (lambda: first_against_later([1.0]), "seconds has 1 epoch"),
         (lambda: parts([], [1.0]), "times is empty"),
         (lambda: parts([1.0], []), "waits is empty"),
         (lambda: parts([1.0, 2.0], [1.0]), "times has 2 epochs and waits 1"),
@@ -63,3 +52,10 @@ def test_parts_of_a_two_epoch_run_rests_on_its_second_epoch():
 def test_empty_or_mismatched_lists_are_refused_with_the_fix(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_rounded_parts_add_up_as_printed_and_cap_the_loading_at_the_epoch():
+    # 0.3556 = 0.0754 + 0.2802: rounding the exact rest alone would print 0.280
+    assert rounded_parts(0.3556, 0.0754) == (0.356, 0.075, 0.281)
+    # a loading median above the epoch median (uneven rounds) fills the epoch: no rest below 0
+    assert rounded_parts(0.3, 0.31) == (0.3, 0.3, 0.0)

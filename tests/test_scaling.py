@@ -307,3 +307,13 @@ def test_digits_judge_rounds_as_printed():
 def test_the_printed_loading_is_capped_at_the_epoch_as_the_figure_draws_it():
     # Over uneven rounds the loading's median can exceed the epoch's: no negative rest.
     assert shown_parts({"epoch": 0.3, "loader": 0.31}) == (0.3, 0.3, 0.0)
+
+
+def test_the_table_and_the_figure_print_an_arms_parts_alike():
+    from course_utils.plotting import plot_epoch_parts
+
+    row = {"epoch": 0.3914, "loader": 0.1526, "epochs": [0.3914], "val_acc": 0.9}
+    epoch, loader, rest = shown_parts(row)
+    figure = plot_epoch_parts({"one launch": {"arm": row}}, "cpu")
+    label = figure.axes[0].texts[0].get_text()
+    assert label == f"one epoch {epoch:.3f} s = {loader:.3f} + {rest:.3f}"

@@ -451,8 +451,7 @@ def _exercise_1(
     )
     # The augmented run's replay (below) starts where seeding and building left the random
     # numbers, so its start must be seed 0's.
-    torch.default_generator.manual_seed(0)  # the CPU's stream only (the check forks it)
-    seeded = model_class().state_dict()
+    seeded = _seeded_model(model_class, 0).state_dict()
     require(
         all(
             key in starts["augmented"] and torch.equal(starts["augmented"][key], value)
@@ -562,8 +561,7 @@ def _exercise_1(
     checked.append(f"the plain run, {replayed}")
     # The augmented run's crops and flips draw from the CPU's global random numbers
     # (on any device), so its replay starts where seeding and building the model left them.
-    torch.default_generator.manual_seed(0)  # as seeding left it, as above
-    again = model_class()
+    again = _seeded_model(model_class, 0)  # the random stream as seeding left it
     again.load_state_dict(overfit_starts["augmented"])
     again.to(next(overfit_models["augmented"].parameters()).device)
     replayed = _replay(
@@ -677,6 +675,15 @@ def _every_seed(values: Any, name: str, what: str) -> list:
     return values
 
 
+def _seeded_model(model_class: type[nn.Module], seed: int, *args: Any) -> nn.Module:
+    """``model_class(*args)`` built as ``seed_everything(seed)`` then building it would build
+    it, on the CPU, leaving the CPU's random stream where they leave it (a run's random crops
+    and flips draw from there next). Only the CPU's generator is seeded, so a GPU's stream
+    stays as the lesson left it; each check runs on a copy of the stream (``fork_rng``)."""
+    torch.default_generator.manual_seed(seed)
+    return model_class(*args)
+
+
 def _seeded_start(
     start: Any, name: str, model_class: type[nn.Module], width: int, seed: int
 ) -> None:
@@ -687,10 +694,7 @@ def _seeded_start(
         f"`{name}` should be a copy of the model's weights before training: "
         "`copy.deepcopy(model.state_dict())`.",
     )
-    # The check runs on a copy of the CPU's random stream (fork_rng); seeding only the
-    # CPU's generator leaves a GPU's stream as the lesson left it.
-    torch.default_generator.manual_seed(seed)
-    seeded = model_class(width).state_dict()
+    seeded = _seeded_model(model_class, seed, width).state_dict()
     require(
         list(start) == list(seeded)
         and all(
@@ -798,8 +802,7 @@ def _exercise_2(
     # The narrowest width's first epoch, trained again with the recipe: augmentation draws
     # from the global random numbers, so they start where seeding and building left them.
     narrowest = widths[0]
-    torch.default_generator.manual_seed(0)  # the CPU's stream, as above
-    again = model_class(narrowest)
+    again = _seeded_model(model_class, 0, narrowest)  # the random stream as seeding left it
     again.load_state_dict(width_starts[narrowest][0])
     again.to(next(width_models[narrowest].parameters()).device)
     replayed = _replay(

@@ -420,19 +420,17 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q3": concept_question(
         "answer_q3",
-        hint=(
-            "section 8 at 64 images per process: the all-reduce over the step, and the rest "
-            "of the epoch"
-        ),
+        hint="Appendix A: what halving 128 images to 64 saves, against the bare all-reduce",
         right="d",
         why=(
-            "section 8 printed, for the run you made, the bare all-reduce's time over that of "
-            "a step without it at 64 images per process, and, over whole epochs at 128, the "
+            "Appendix A printed, for the run you made, what halving one process's step from "
+            "128 images to 64 saves (rank 0 alone, timed alike), beside the bare all-reduce's "
+            "time from section 8; section 8 also printed, over whole epochs at 128, the "
             "seconds of the rest of the epoch (the steps, the exchange and any wait for the "
             "other process) for 1 process on 1 thread and for 2 processes. In the worked run "
-            "the all-reduce took much of a step's time, and the 2 processes' rest was the "
-            "longer, though each process stepped on half the images; that extra holds the "
-            "exchange, the waits and the 2 processes sharing 2 CPUs, not separated there."
+            "the all-reduce took longer than halving saved, and the 2 processes' rest was the "
+            "longer; that extra also includes the waits and any cost of the 2 processes "
+            "sharing 2 CPUs, which the lesson does not separate from the exchange."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 5: rank 0 "

@@ -2,11 +2,12 @@
 
 Each process first compares the mean of its shard with the mean of the whole batch. Then it
 does by hand what SyncBatchNorm does: it all-reduces, channel by channel, the sums, the sums
-of squares and the counts of a small convolution's outputs on its shard, normalises its
-shard with the whole batch's mean and variance, and compares the result with BatchNorm2d in
-training mode applied by one process to the whole batch (each process has the whole batch
-here, so each can compute that). Last, it converts the model's BatchNorm2d to SyncBatchNorm,
-which this PyTorch runs on GPUs only: on the CPU it prints the refusal.
+of squares and the counts of a small convolution's outputs on its shard (and compares its
+shard's channel means with the whole batch's), normalises its shard with the whole batch's
+mean and variance, and compares the result with BatchNorm2d in training mode applied by one
+process to the whole batch (each process has the whole batch here, so each can compute
+that). Last, it converts the model's BatchNorm2d to SyncBatchNorm, which this PyTorch runs
+on GPUs only: on the CPU it prints the refusal.
 Run: torchrun --standalone --nproc_per_node=2 batch_norm.py batch.pt
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
@@ -26,7 +27,7 @@ with process_group(timeout=60) as group:
     part = len(images) // world_size
     mine = slice(rank * part, (rank + 1) * part)
 
-    # What batch norm normalises with: the mean over the batch (here of every pixel).
+    # The shards' inputs differ: the mean of every pixel, of my shard and of the whole batch.
     shard_mean = images[mine].mean()
     total = images[mine].sum().reshape(1)
     count = torch.tensor([float(images[mine].numel())], device=device)
@@ -52,6 +53,7 @@ with process_group(timeout=60) as group:
         sums = features.sum(dim=(0, 2, 3))
         squares = (features**2).sum(dim=(0, 2, 3))
         counts = torch.full_like(sums, features.numel() / features.shape[1])
+        own_mean = sums / counts  # my shard's own channel means, before the all-reduce
         for tensor in (sums, squares, counts):
             dist.all_reduce(tensor)
         mean = sums / counts
@@ -62,6 +64,13 @@ with process_group(timeout=60) as group:
         # One process on the whole batch: in training mode BatchNorm2d uses its statistics.
         whole = norm(convolved)[mine]
         own = norm(features)  # batch norm on my shard alone, with my shard's statistics
+    # The statistic batch norm normalises with: each channel's mean, my shard's and the
+    # whole batch's (the all-reduced one).
+    mean_gap = (own_mean - mean).abs().max().item()
+    rank_print(
+        f"my shard's channel means against the whole batch's, largest gap: {mean_gap:.1e}",
+        all_ranks=True,
+    )
     gap = (by_hand - whole).abs().max().item()
     same = torch.allclose(by_hand, whole, atol=1e-5)
     rank_print(

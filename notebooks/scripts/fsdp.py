@@ -1,7 +1,8 @@
 """FSDP in miniature: each process holds only a shard of every parameter.
 
 fully_shard (FSDP2) splits every parameter of each wrapped layer across the processes;
-a layer's full weights are gathered only while it computes.
+a layer's full weights are gathered only while it computes. For comparison, each process
+also counts the parameters it holds of the same model under DistributedDataParallel.
 Run: torchrun --standalone --nproc_per_node=2 fsdp.py
 (With CUDA but fewer GPUs than processes, start with `CUDA_VISIBLE_DEVICES=`: the
 processes then run on the CPU with gloo, as in the lesson's outputs without 2 GPUs.)
@@ -13,6 +14,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.distributed.device_mesh import init_device_mesh
+from torch.nn.parallel import DistributedDataParallel
 
 from course_utils.distributed import process_group, rank_print
 from course_utils.models import MLP
@@ -51,6 +53,11 @@ with process_group(timeout=60) as group:
     fully_shard(model, mesh=mesh)
     mine = sum(parameter.to_local().numel() for parameter in model.parameters())
     rank_print(f"holds {mine:,} of the model's {full:,} parameters", all_ranks=True)
+    # DDP, for comparison: the same model wrapped whole, a full copy in every process.
+    device_ids = [device] if group.backend == "nccl" else None
+    replicated = DistributedDataParallel(MLP(28 * 28, [32], 10).to(device), device_ids=device_ids)
+    under_ddp = sum(parameter.numel() for parameter in replicated.parameters())
+    rank_print(f"under DDP, parameters this process holds: {under_ddp:,}", all_ranks=True)
     torch.manual_seed(group.rank)
     images = torch.randn(16, 1, 28, 28, device=device)
     labels = torch.randint(0, 10, (16,), device=device)
