@@ -44,7 +44,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 280 s with a peak memory of 1122 MB. The course's
+# > 2 threads); the whole lesson ran in 265 s with a peak memory of 1431 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -134,7 +134,7 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 # As in lesson 04, decode the images once, before training: as `ImageFolder`'s `loader`,
 # `decode_image` reads each file straight into a `uint8` tensor, a quarter of `float32`'s
 # memory. The cell times that one decoding
-# (4.2 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
+# (5.4 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
 # paid once rather than every epoch. Lesson 04 timed a `DataLoader` that transforms each image
 # every epoch; this lesson times no such loader.
 #
@@ -465,7 +465,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 21.8 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 18.4 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -588,7 +588,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 0.96<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 1.11<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN on this CPU. The CNN's lead over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points.
@@ -1117,7 +1117,7 @@ plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 # The width-8 ResNet-9 is section 6's network, narrower. With the full recipe it trained for
 # 704<!-- output: ResNet-9, width 8, training steps --> steps on all the training
 # images. It reached **71.1%**<!-- output: ResNet-9 validation accuracy --> validation
-# accuracy in 46 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
+# accuracy in 44 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
 # CPU (one run, seed 0).
 #
 # The figure's two losses are not measured alike. The training loss is each epoch's average
@@ -1230,9 +1230,10 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 #
 # Each final model now meets the test set once: choosing by test accuracy would make it a
 # second, flattering validation set. One caveat: section 7's recipe was chosen outside this
-# lesson, and the course's benchmark had already scored it on these test images
-# (Appendix A), so the test set is not entirely new to the recipe, though every choice made
-# in this lesson, test-time augmentation included, used validation scores only.
+# lesson, and the course's benchmark had already scored it on these test
+# images<!-- source: benchmarks/RESULTS.md --> (Appendix A), so the test set is not
+# entirely new to the recipe, though every choice made in this lesson, test-time
+# augmentation included, used validation scores only.
 
 # %%
 release_memory()
@@ -1421,7 +1422,7 @@ print(
 #   both by hand against PyTorch.
 # - **ResNet-9 on this CPU.** Width 8 with the full recipe, 2 epochs on all the training
 #   images: **71.1%**<!-- output: ResNet-9 validation accuracy --> on validation in
-#   46 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
+#   44 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
 #   Test-time augmentation was chosen on validation
 #   (72.4%<!-- output: validation accuracy with test-time augmentation --> with it): the
 #   rule chose to **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
@@ -1432,7 +1433,8 @@ print(
 #   other two is not a comparison of networks (its optimiser, schedule, weight decay,
 #   clipping, batch size, epochs and augmentation differ). Validation, not the test
 #   set, made this lesson's choices; the recipe and FastNet's settings came from the
-#   course's benchmark, which saw test scores (section 8, Appendix A).
+#   course's benchmark, which saw test
+#   scores<!-- source: benchmarks/RESULTS.md --> (section 8, Appendix A).
 # - Which of the recipe's parts a short run can detect, read seed by seed: Appendix C. The
 #   recipe keeps weight decay and clipping without validating them here: its short runs do
 #   not show them helping.
@@ -1734,8 +1736,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.65 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.58 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
+# 0.61 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.46 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
 # run, timed once per width. The epoch lines above give both epochs' seconds, validation
 # included. Look for the seconds to grow far less than the parameters. Python's fixed
 # cost per step is one possible reason; it was not measured.
@@ -1893,7 +1895,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 #   unpadded 2 x 2 first layer<!-- source: course_utils/fastnet.py, FastNet -->;
 # - logits divided by 9<!-- source: airbench94.py, scaling_factor 1/9, arXiv 2404.00498 -->,
 #   meant to keep an untrained network's predictions near even (`fast_demo` below shows an
-#   untrained FastNet's largest probability on 8 images);
+#   untrained FastNet's largest probability on 8 images, with and without the division);
 # - channels-last weights and batches (`FastNet`'s default, `channels_last=True`);
 # - SGD with *Nesterov* momentum 0.85, which takes each gradient where momentum is about to
 #   carry the weights<!-- source: Sutskever et al., ICML 2013 (proceedings.mlr.press/v28) -->;
@@ -1926,14 +1928,18 @@ whitening_images = normalise(train_images[:500].to(device))
 fast_demo.whiten_from(whitening_images)  # the first layer's filters, from these images
 print(f"FastNet parameters: {count_parameters(fast_demo):,}")
 with eval_mode(fast_demo):  # untrained: how evenly does it spread its predictions?
-    demo_probabilities = F.softmax(fast_demo(normalise(val_images[:8].to(device))), dim=1)
-largest_probability = demo_probabilities.max().item()
+    demo_logits = fast_demo(normalise(val_images[:8].to(device)))  # already divided by 9
+largest_probability = F.softmax(demo_logits, dim=1).max().item()
+# The same logits multiplied back by 9 (divided by output_scale, 1/9): no division.
+unscaled_probability = F.softmax(demo_logits / fast_demo.output_scale, dim=1).max().item()
 print(f"untrained FastNet, largest softmax probability on 8 images: {largest_probability:.2f}")
+print(f"same logits without the division by 9, largest probability: {unscaled_probability:.2f}")
 
 # %% [markdown]
 # Untrained, `fast_demo`'s largest softmax probability on 8 validation images was
-# 0.13<!-- output: untrained FastNet, largest softmax probability on 8 images -->; an even
-# split gives each of the 10 classes 0.10.
+# 0.13<!-- output: untrained FastNet, largest softmax probability on 8 images -->, and
+# 0.38<!-- output: same logits without the division by 9, largest probability --> from the
+# same logits without the division by 9; an even split gives each of the 10 classes 0.10.
 #
 # **Patch whitening.** A 2 x 2 patch of 3 colours is 12 numbers, and neighbouring pixels and
 # colours are strongly correlated. `whiten_from` finds the 12 directions along which the
@@ -2414,7 +2420,8 @@ print(f"first step without bias correction, in learning rates: {ratios}")
 # first 0.3 of the steps, then fall along a cosine to start / 10,000. Five steps of
 # section 7's run, by hand, against the rates it recorded (`one_cycle_rates`). Then the
 # same schedule drives an Adam over one dummy weight (no gradient, no training), to read
-# Adam's beta1 at the first step and at the peak step (`cycle_peak`, section 7's):
+# Adam's beta1 at the first step, at the peak step (`cycle_peak`, section 7's) and at the
+# last step:
 
 # %%
 # A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)): low is the end of its side
@@ -2442,6 +2449,11 @@ for _ in range(cycle_peak):  # on to the peak step
 peak_beta1 = beta1_adam.param_groups[0]["betas"][0]
 print(f"Adam's beta1 under one-cycle, first step: {first_beta1:.2f}")
 print(f"Adam's beta1 under one-cycle, peak step: {peak_beta1:.2f}")
+for _ in range(cycle_steps - 1 - cycle_peak):  # on to the last step, cycle_steps - 1
+    beta1_adam.step()
+    beta1_cycle.step()
+last_beta1 = beta1_adam.param_groups[0]["betas"][0]
+print(f"Adam's beta1 under one-cycle, last step: {last_beta1:.2f}")
 del dummy_weight, beta1_adam, beta1_cycle
 
 # %% [markdown]
@@ -2453,6 +2465,6 @@ del dummy_weight, beta1_adam, beta1_cycle
 # `cycle_momentum=True`<!-- source: PyTorch docs, OneCycleLR, cycle_momentum=True -->:
 # beta1 was 0.95<!-- output: Adam's beta1 under one-cycle, first step --> at the first step
 # and 0.85<!-- output: Adam's beta1 under one-cycle, peak step --> at the peak step. As the
-# rate falls it climbs back towards
-# 0.95<!-- source: PyTorch docs, torch.optim.lr_scheduler.OneCycleLR, max_momentum=0.95 -->
-# (not printed here).
+# rate falls it climbs back, to
+# 0.95<!-- output: Adam's beta1 under one-cycle, last step --> at the last step, the default
+# `max_momentum=0.95`<!-- source: PyTorch docs, torch.optim.lr_scheduler.OneCycleLR -->.

@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 65 s with a peak memory of 1369 MB. The course's
+# > 2 threads); the whole lesson ran in 60 s with a peak memory of 1439 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -413,7 +413,9 @@ for epoch in (0, 1):
 # +     if rank == 0: save_checkpoint(..., model.module, ...)  # the plain model inside DDP
 # ```
 #
-# Exercise 3 writes the `device_ids` choice.
+# The data pipeline changed too, which the diff leaves out: the script reads uint8 tensors,
+# memory-mapped from the file `save_mnist_split` wrote (`torch.load(..., mmap=True)`), and
+# normalises each batch inside the loop. Exercise 3 writes the `device_ids` choice.
 
 # %% [markdown]
 # **The learning rate.** More processes grow the effective batch, and the usual rule
@@ -577,11 +579,11 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# 0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 # speed at an effective batch of 128 and
-# 1.08<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**no clear winner: 2 faster, 3 tied, 0
-# slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
+# 0.66<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+# 2,048 (**slower in every
+# round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
 # these 2 CPUs, at 128,
 # **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->;
 # Appendix A sets both arms against `1 process, 1 thread` and checks that 1 process and 2
@@ -590,8 +592,8 @@ plot_epoch_parts(
 # **The step, in two parts.** The rest of a 2-process epoch (the figure's "the rest of the
 # median epoch") holds its steps, each on half the images, the exchange of the gradients
 # and any wait for the other process: at 128 it took
-# 0.836 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.293 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
+# 0.744 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.242 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
 # `1 process, 1 thread`, stepping on all the images. The 2 processes' extra rest includes
 # the exchange, the waits for the other process and any cost of the 2 processes sharing 2
 # CPUs; this lesson does not separate them. `comm_cost.py` times the bare
@@ -628,17 +630,22 @@ print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 3.16<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 3.45<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 1.01<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# 1.11<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
 # times. The bare all-reduce took as long as
-# 0.77<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# 0.84<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
-# 0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# 0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
-# of the two batches measured, the larger one gave the 2 processes more work to share for
-# each exchange. Appendix A times DDP's own step the same way.
+# the bare all-reduce's share of a step fell. Yet at 2,048 the 2 processes' rest of the
+# epoch was still the
+# **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> against
+# `1 process, 1 thread`'s, and their loading the
+# **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading -->
+# (Appendix A prints both, with the speed-up they came to). Appendix A times DDP's own step
+# the same way.
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -727,8 +734,9 @@ print(batch_norm.output)
 # **Gradient accumulation: `no_sync`.** To train on a batch too large for memory,
 # accumulate gradients over micro-batches, then step. Inside `with model.no_sync():` DDP
 # only adds to `.grad`; the last micro-batch's `backward`, outside it, all-reduces the sum
-# once. `no_sync.py` checks this and counts DDP's all-reduces with a *hook*, a function
-# DDP calls for each bucket:
+# once. DDP groups the gradients into *buckets* and all-reduces each bucket as one
+# message; a *communication hook* is a function DDP calls to exchange each bucket.
+# `no_sync.py` checks the accumulation and counts DDP's all-reduces with such a hook:
 
 # %%
 accumulation = run_torchrun(
@@ -786,23 +794,23 @@ print(fsdp.output)
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
 # - Section 8: over whole epochs, round by round, 2 processes ran at
-#   0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+#   0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 #   speed of 1 process on 2 threads (the same 2 CPUs) at an effective batch of 128
 #   (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-#   1.08<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-#   2,048 (**no clear winner: 2 faster, 3 tied, 0
-#   slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
+#   0.66<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
+#   2,048 (**slower in every
+#   round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
 #   bare all-reduce of the gradients took as long as
-#   0.77<!-- output: 64 images per process, the all-reduce over the step --> of a
+#   0.84<!-- output: 64 images per process, the all-reduce over the step --> of a
 #   step at 64 images per process, and
-#   0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
+#   0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
-# - Section 10 (its GPU and multi-machine parts not run here): on GPUs the same scripts use
-#   NCCL and `cuda:LOCAL_RANK` (exercise 3's `choose_backend`; not run here). `SyncBatchNorm`
-#   serves batch norm, `no_sync` gradient accumulation, and FSDP models too large for one
-#   process.
+# - Section 10 (its GPU and multi-machine parts not run here): the scripts join with
+#   `course_utils.distributed.process_group()`, which picks NCCL and `cuda:LOCAL_RANK` when
+#   CUDA is available (not run here). `SyncBatchNorm` serves batch norm, `no_sync` gradient
+#   accumulation, and FSDP models too large for one process.
 
 # %% [markdown]
 # ## Exercises
@@ -1005,24 +1013,29 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: Appendix A: what halving 128 images to 64 saves, against the bare all-reduce
+# Hint: section 8's two rests at 128, then Appendix A's `DDP's addition over the step`
 answer_q3 = "d"
 ### END SOLUTION
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Appendix A timed one process's step on 128 images and on 64 alike (rank 0
-# alone): halving saved
-# 0.063 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->, while the
-# bare all-reduce of the gradients took
-# 0.549 ms<!-- output: 64 images per process, ms of the bare all-reduce --> (section 8,
-# both processes at work). Over whole epochs, the rest of the epoch (the steps, the
-# exchange and any wait for the other process) took the 2 processes
-# 0.836 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.293 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
-# 1 thread (section 8, under its table). That extra rest also includes the waits for the
-# other process and any cost of the 2 processes sharing 2 CPUs, which the lesson does not
-# separate from the exchange. (a) is wrong: each process computed only its own 64
+# **(d).** Two comparisons timed under the same conditions show it. Over whole epochs at
+# 128, the rest of the epoch (the steps, the exchange and any wait for the other process)
+# took the 2 processes
+# 0.744 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.242 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 1 thread (section 8, under its table). And DDP's step, timed like the step without it
+# with both processes at work (Appendix A, rows 1 to 7), added
+# 2.32<!-- output: 64 images per process, DDP's addition over the step --> times that
+# step's own time at 64 images per process. Both extras, the longer rest and DDP's
+# addition, also include the waits for the other process and any cost of the 2 processes
+# sharing 2 CPUs, which the lesson does not separate from the exchange. As a rough guide
+# only, since the two were timed under different conditions (rank 0 alone, and both
+# processes at work), halving a step's 128 images to 64 saved
+# 0.029 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) --> (Appendix A)
+# against
+# 0.466 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the bare
+# all-reduce (section 8). (a) is wrong: each process computed only its own 64
 # images of every step; so is (c): the shards split each epoch's images between the
 # processes. (b) cannot be: NCCL carries only GPU tensors (PyTorch's distributed
 # documentation<!-- source: https://pytorch.org/docs/stable/distributed.html -->), so it
@@ -1136,23 +1149,24 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # Against `1 process, 1 thread`, that is 2 CPUs against 1, the 2 processes ran at
-# 0.47<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
+# 0.45<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 1.33<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
+# 0.99<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**no clear winner: 0 faster, 4 tied, 1
+# slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
 #
 # Each process loads half of every batch's images; rank 0's loading (timed on the same clock
 # as its epoch) took
-# 0.75<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# 0.73<!-- output: 2 processes' loading over 1 process's at 128 --> of
 # `1 process, 1 thread`'s at 128 and
-# 0.36<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
+# 0.54<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
 # and **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
 # 2,048. So in section 8's figure, at 2,048, the 2 processes' loading is the
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> and
 # their rest the longer, and the two together gave the median speed-up of
-# 1.33<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> above.
+# 0.99<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> above.
 #
 # **The same model.** After the rounds, `compare_arms.py` compared the weights of
 # `1 process, 1 thread` and `2 processes, 1 thread each`:
@@ -1230,20 +1244,21 @@ for size in (64, 1024):
 
 # %% [markdown]
 # **What halving saves.** Halving one process's work saved
-# 0.063 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) --> at the small
+# 0.029 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) --> at the small
 # batch (128 images to 64) and
-# 1.377 ms<!-- output: halving 2048 images to 1024, ms saved (rank 0 alone) --> at the
+# 1.448 ms<!-- output: halving 2048 images to 1024, ms saved (rank 0 alone) --> at the
 # large one (2,048 to 1,024), against
-# 0.549 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.557 ms<!-- output: 1024 images per process, ms of the bare all-reduce --> for the bare
-# exchange (an all-reduce needs both processes, so it was timed with both at work).
+# 0.466 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
+# 0.515 ms<!-- output: 1024 images per process, ms of the bare all-reduce --> for the bare
+# exchange (an all-reduce needs both processes, so it was timed with both at work): timed
+# under different conditions, the two are only a rough guide to each other.
 #
 # DDP's step, timed as rows 1 to 7 (both processes at work), added
-# 2.06<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# 2.32<!-- output: 64 images per process, DDP's addition over the step --> times the step
 # without it at 64 images per process (and
-# 2.68<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
+# 2.77<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
 # section 8's bare all-reduce) and
-# 1.13<!-- output: 1024 images per process, DDP's addition over the step --> times at
+# 0.81<!-- output: 1024 images per process, DDP's addition over the step --> times at
 # 1,024. It is the exchange, the waits for the other process and the wrapper together, which
 # the table's indented rows split. `comm_cost.py`, which timed them:
 
@@ -1273,9 +1288,10 @@ except RuntimeError as error:
 
 # %% [markdown]
 # **How DDP averages, and why yours equals it exactly** (section 5). In `backward`, DDP
-# divides each gradient by the world size and all-reduces the gradients in *buckets* of up
-# to 25 MiB<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->, each sent once
-# it is filled. This model's
+# divides each gradient by the world size and all-reduces the gradients in buckets
+# (section 10) of up to
+# 25 MiB<!-- source: https://pytorch.org/docs/stable/notes/ddp.html -->, each sent once it
+# is filled. This model's
 # 101,800<!-- output: gradient bytes each process contributes per step --> bytes fit in
 # one: section 10's hook counted
 # 2<!-- output: all-reduces per accumulated step of 2 micro-batches, without no_sync -->
@@ -1405,10 +1421,10 @@ print(f"intra-op threads in this notebook's process: {torch.get_num_threads()}")
 Code(filename=str(scripts / "batch_norm.py"), language="python")
 
 # %% [markdown]
-# **Counting all-reduces.** `no_sync.py` registers a *communication hook*
-# (`register_comm_hook`), which DDP calls for each bucket of gradients (a `GradBucket`)
-# instead of its own all-reduce; this one counts the call, then all-reduces as DDP does
-# by default (`allreduce_hook`):
+# **Counting all-reduces.** `no_sync.py` registers its communication hook (section 10)
+# with `register_comm_hook`; DDP hands it each bucket as a `GradBucket`, in place of its
+# own all-reduce. This one counts the call, then all-reduces as DDP does by default
+# (`allreduce_hook`):
 
 # %%
 Code(filename=str(scripts / "no_sync.py"), language="python")

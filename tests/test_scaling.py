@@ -309,11 +309,20 @@ def test_the_printed_loading_is_capped_at_the_epoch_as_the_figure_draws_it():
     assert shown_parts({"epoch": 0.3, "loader": 0.31}) == (0.3, 0.3, 0.0)
 
 
-def test_the_table_and_the_figure_print_an_arms_parts_alike():
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"epoch": 0.3914, "loader": 0.1526, "epochs": [0.3828, 0.4]},  # rest 0.2388 -> 0.238
+        {"epoch": 0.3, "loader": 0.31, "epochs": [0.29, 0.31]},  # loading above the epoch
+    ],
+)
+def test_the_table_and_the_figure_print_an_arms_parts_alike(row):
+    import matplotlib.pyplot as plt
+
     from course_utils.plotting import plot_epoch_parts
 
-    row = {"epoch": 0.3914, "loader": 0.1526, "epochs": [0.3914], "val_acc": 0.9}
-    epoch, loader, rest = shown_parts(row)
-    figure = plot_epoch_parts({"one launch": {"arm": row}}, "cpu")
+    epoch, loader, rest = shown_parts(row)  # the table's parts
+    figure = plot_epoch_parts({"one launch": {"arm": row}}, "cpu")  # median of row["epochs"]
     label = figure.axes[0].texts[0].get_text()
-    assert label == f"one epoch {epoch:.3f} s = {loader:.3f} + {rest:.3f}"
+    plt.close(figure)
+    assert label == f"median {epoch:.3f} s = {loader:.3f} + {rest:.3f}"

@@ -420,17 +420,19 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q3": concept_question(
         "answer_q3",
-        hint="Appendix A: what halving 128 images to 64 saves, against the bare all-reduce",
+        hint="section 8's two rests at 128, then Appendix A's `DDP's addition over the step`",
         right="d",
         why=(
-            "Appendix A printed, for the run you made, what halving one process's step from "
-            "128 images to 64 saves (rank 0 alone, timed alike), beside the bare all-reduce's "
-            "time from section 8; section 8 also printed, over whole epochs at 128, the "
-            "seconds of the rest of the epoch (the steps, the exchange and any wait for the "
-            "other process) for 1 process on 1 thread and for 2 processes. In the worked run "
-            "the all-reduce took longer than halving saved, and the 2 processes' rest was the "
-            "longer; that extra also includes the waits and any cost of the 2 processes "
-            "sharing 2 CPUs, which the lesson does not separate from the exchange."
+            "section 8 printed, over whole epochs at 128, the seconds of the rest of the "
+            "epoch (the steps, the exchange and any wait for the other process) for 1 process "
+            "on 1 thread and for 2 processes, and Appendix A printed DDP's addition over the "
+            "step without it, both steps timed with both processes at work. In the worked run "
+            "the 2 processes' rest was the longer, and at 64 images per process DDP added more "
+            "than the step's own time; both extras also include the waits and any cost of the "
+            "2 processes sharing 2 CPUs, which the lesson does not separate from the exchange. "
+            "What halving one process's step from 128 images to 64 saves (rank 0 alone), "
+            "against the bare all-reduce (both processes at work), is only a rough guide, "
+            "since the two were timed under different conditions."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 5: rank 0 "
