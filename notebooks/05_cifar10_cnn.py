@@ -44,7 +44,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 265 s with a peak memory of 1431 MB. The course's
+# > 2 threads); the whole lesson ran in 283 s with a peak memory of 1166 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -134,7 +134,7 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 # As in lesson 04, decode the images once, before training: as `ImageFolder`'s `loader`,
 # `decode_image` reads each file straight into a `uint8` tensor, a quarter of `float32`'s
 # memory. The cell times that one decoding
-# (5.4 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
+# (6.7 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
 # paid once rather than every epoch. Lesson 04 timed a `DataLoader` that transforms each image
 # every epoch; this lesson times no such loader.
 #
@@ -465,7 +465,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18.4 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 20.4 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -588,7 +588,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # although the MLP has
 # 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
 # second MLP trained
-# 1.11<!-- output: second MLP's training seconds per small CNN's --> times as long as the
+# 1.04<!-- output: second MLP's training seconds per small CNN's --> times as long as the
 # CNN on this CPU. The CNN's lead over it was
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
 # points.
@@ -694,7 +694,8 @@ del rewired, columns, few
 # with ReLU and no batch norm, three ways: plain, and with `x + f(x)` around each pair,
 # both at PyTorch's default initialisation; and plain again, initialised the *He* way
 # (`kaiming_normal_` weights with a spread of √(2 / inputs per output), meant to keep a
-# ReLU stack's signal in range; biases 0). One backward pass of a loss on 32 validation
+# ReLU stack's signal in range; only the weights change, the biases keep PyTorch's
+# default). One backward pass of a loss on 32 validation
 # images compares the gradient that reaches the first convolution with the one that
 # reaches the last. Nothing is trained.
 
@@ -714,7 +715,7 @@ class AddInput(nn.Module):
 def deep_stack(residual: bool, he_init: bool = False, pairs: int = 10) -> nn.Sequential:
     """A 3 x 3 convolution to 16 channels, then pairs of (conv, ReLU, conv, ReLU), each
     pair as x + f(x) if residual; PyTorch's default initialisation, seeded alike, then
-    He's (kaiming_normal_ weights, zero biases) if he_init."""
+    He's for the weights (kaiming_normal_; the biases as they were) if he_init."""
     torch.default_generator.manual_seed(0)  # the CPU stream: gradient_ratio restores it
     blocks = []
     for _ in range(pairs):
@@ -727,7 +728,6 @@ def deep_stack(residual: bool, he_init: bool = False, pairs: int = 10) -> nn.Seq
         for layer in stack.modules():
             if isinstance(layer, nn.Conv2d):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-                nn.init.zeros_(layer.bias)
     return stack
 
 
@@ -759,7 +759,7 @@ for name, residual, he_init in (
 # each `x + f(x)` passes the gradient back through its `x` path unchanged and adds `f`'s
 # share to it, so here the first layer's gradient even grew. The He-initialised plain
 # stack kept its gradient too:
-# 0.67<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
+# 0.68<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
 # the last's, so at the start the additions are one remedy, not the only one.
 #
 # **Why does ResNet-9 keep residual blocks, then?** Because training, not the start, is the
@@ -1117,7 +1117,7 @@ plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 # The width-8 ResNet-9 is section 6's network, narrower. With the full recipe it trained for
 # 704<!-- output: ResNet-9, width 8, training steps --> steps on all the training
 # images. It reached **71.1%**<!-- output: ResNet-9 validation accuracy --> validation
-# accuracy in 44 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
+# accuracy in 49 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
 # CPU (one run, seed 0).
 #
 # The figure's two losses are not measured alike. The training loss is each epoch's average
@@ -1422,7 +1422,7 @@ print(
 #   both by hand against PyTorch.
 # - **ResNet-9 on this CPU.** Width 8 with the full recipe, 2 epochs on all the training
 #   images: **71.1%**<!-- output: ResNet-9 validation accuracy --> on validation in
-#   44 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
+#   49 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
 #   Test-time augmentation was chosen on validation
 #   (72.4%<!-- output: validation accuracy with test-time augmentation --> with it): the
 #   rule chose to **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
@@ -1585,7 +1585,9 @@ if exercise_1_passed:
     # their mean confidence (softmax probability of the chosen class) and their mean loss.
     confidence = {}  # each model's mean confidence on its wrong validation answers
     for label, trained in overfit_models.items():
-        confidence[label] = wrong_answers(trained, val_loader)["confidence"]
+        answers = wrong_answers(trained, val_loader)  # each model's own wrong answers
+        confidence[label] = answers["confidence"]
+        print(f"{label}, wrong validation answers: {answers['count']:,}")
         print(f"{label}, mean confidence on wrong validation answers: {confidence[label]:.2f}")
     surer_words = "higher" if confidence["plain"] > confidence["augmented"] else "not higher"
     print(f"confidence on wrong answers, plain model against augmented: {surer_words}")
@@ -1625,7 +1627,9 @@ if exercise_1_passed:
 # **higher**<!-- says: confidence on wrong answers, plain model against augmented -->:
 # 0.65<!-- output: plain, mean confidence on wrong validation answers --> against
 # 0.42<!-- output: augmented, mean confidence on wrong validation answers --> for the
-# augmented one.
+# augmented one. Each mean is over that model's own wrong answers: the plain model's
+# 2,997<!-- output: plain, wrong validation answers --> and the augmented model's
+# 2,857<!-- output: augmented, wrong validation answers -->, not one shared set.
 #
 # Each model is one run from one seed. Other seeds were not run. The final accuracies were
 # 42.9%<!-- output: augmented, final validation accuracy --> (augmented) and
@@ -1736,8 +1740,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
 # the first has twice the channels in and out. On this CPU the second epoch's training
 # took
-# 0.61 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.46 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
+# 0.73 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.59 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
 # run, timed once per width. The epoch lines above give both epochs' seconds, validation
 # included. Look for the seconds to grow far less than the parameters. Python's fixed
 # cost per step is one possible reason; it was not measured.
@@ -1970,8 +1974,10 @@ del patches, whitened, whitening_images
 # 0.68<!-- output: patches, correlations of two numbers --> up. The whitened outputs'
 # covariance is diagonal: off the diagonal about 0 (largest
 # 0.0000<!-- output: whitened, largest covariance of two outputs -->), on it
-# 7<!-- output: whitened, variances above 0.9 --> of 12 variances above 0.9. The rest, down to
-# 0.21<!-- output: whitened, variances -->, are the weakest directions. `whiten_from` adds
+# 7<!-- output: whitened, variances above 0.9 --> of 12 variances above 0.9. The rest were
+# lower, down to 0.21<!-- output: whitened, variances -->: by the formula below, directions
+# whose variance is not much larger than `eps` (the cell does not print which those are).
+# `whiten_from` adds
 # `eps` = 5e-4<!-- source: course_utils/fastnet.py, whiten_from, eps=5e-4 --> to each
 # direction's variance before taking the square root and dividing, so a direction of variance
 # v comes out with variance v / (v + eps): near 1 where v is much larger than `eps`, lower

@@ -149,8 +149,9 @@ del data  # from here on the processes read the data from its file; the notebook
 # of them make the **effective batch** (here 2 processes x 64 images = 128). An epoch on N
 # processes has three parts:
 # 1. the *steps*: forward, backward and update, each process on its share of the batch;
-# 2. the *exchange*: before each update the processes agree on one gradient; each sends
-#    one value per parameter and waits for the others;
+# 2. the *exchange*: before each update the processes agree on one gradient, one value per
+#    parameter (how many bytes each one sends depends on the backend's algorithm, not
+#    measured here), and each waits for the others;
 # 3. the *data loading*: picking and stacking images, moving and normalising each batch.
 #
 # The model is lesson 03's small MLP. Per step it exchanges:
@@ -810,7 +811,8 @@ print(fsdp.output)
 # - Section 10 (its GPU and multi-machine parts not run here): the scripts join with
 #   `course_utils.distributed.process_group()`, which picks NCCL and `cuda:LOCAL_RANK` when
 #   CUDA is available (not run here). `SyncBatchNorm` serves batch norm, `no_sync` gradient
-#   accumulation, and FSDP models too large for one process.
+#   accumulation, and FSDP is meant for models too large for one process (its tutorial;
+#   here a small MLP, split in half, showed how it shards).
 
 # %% [markdown]
 # ## Exercises
@@ -1007,9 +1009,9 @@ check_exercise("Q2", answer_q2=answer_q2)
 #   batch.
 # - (b) gloo is slow: NCCL would make the same CPU processes faster.
 # - (c) 2 processes go through twice as many images per epoch as one.
-# - (d) At this batch size one exchange of the gradients takes longer than halving a
-#   step's images saves, so splitting each step over 2 processes costs more time than it
-#   saves.
+# - (d) At this batch size the exchange of the gradients, with the waits that go with it,
+#   cost more time than halving each process's images saved, so splitting each step over 2
+#   processes cost more than it saved.
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
