@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 78 s with a peak memory of 1196 MB. The course's
+# > 2 threads); the whole lesson ran in 73 s with a peak memory of 1180 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -205,11 +205,11 @@ for (kind, size), times in timed.items():  # one line a size
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at a median
-# **168.6 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# **165.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
 # multiply-adds a second (in brackets: its slowest and fastest of 5 repeats); a 64 x 64
-# product at only **45.5
-# billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> (its repeats
-# ranged more widely: see its brackets; the median is what the lesson reads). On a GPU,
+# product at only **48.3
+# billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> (its brackets
+# show how far its repeats ranged; the lesson reads the median). On a GPU,
 # expect a cost per operation whatever its size: *launching*, the CPU telling the device
 # to start one kernel. With a GPU, look in the cell's rate lines for its 64 x 64 rate to
 # lag its 2048 x 2048 rate further than the CPU's does.
@@ -595,7 +595,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once, on this CPU, in
-# **3.49 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.08 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # Each epoch, `DeviceTensorLoader` then shuffles an index and gathers those rows
 # (`images[index]`): no per-image Python code. `slices` does the same as a generator,
 # checked against it:
@@ -740,16 +740,16 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) alone
 # %% [markdown]
 # Each bar is one pipeline's later epoch, split as in the table (the figure's "median" is
 # of two epochs: their mean); dots: single later epochs. On this CPU (a) took
-# **14.9 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s one-off
+# **13.7 times**<!-- output: pipeline speed-up (cpu) --> as long as (b), (b)'s one-off
 # conversion aside, and waited
-# **3.72 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of its
-# **4.13 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) -->; (b), which
+# **3.21 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of its
+# **3.58 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) -->; (b), which
 # gathers the same batches out of tensors made once, waited
-# **0.053 s**<!-- output: (b), waiting for its batches, mean of the later epochs (s) -->.
+# **0.057 s**<!-- output: (b), waiting for its batches, mean of the later epochs (s) -->.
 #
 # The rest also differs between pipelines for the same compute (the same model and
 # batches), in seconds for (a), (b) and the control (c):
-# **0.406 / 0.224 / 0.259**<!-- says: the rest (s), later epochs, (a) / (b) / (c) -->; so
+# **0.360 / 0.204 / 0.221**<!-- says: the rest (s), later epochs, (a) / (b) / (c) -->; so
 # the split is approximate, and the outputs do not say why the rests differ.
 #
 # Appendix B also sets each pipeline's epoch 1 against its later epochs, and counts when
@@ -1005,7 +1005,7 @@ for arm, rounds in verdicts.items():
 # %% [markdown]
 # On this CPU, over **6**<!-- output: later rounds counted, each arm --> counted rounds:
 # - bfloat16 autocast: a median speed-up of
-#   **2.16**<!-- output: bfloat16 autocast median speed-up over float32 -->, result
+#   **2.20**<!-- output: bfloat16 autocast median speed-up over float32 -->, result
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->,
 #   on a server CPU (the *Last verified* line's Xeon) with AVX-512 BF16 and AMX units
 #   (`bfloat16_support`'s line above). A CPU without them was not timed here; on one,
@@ -1038,11 +1038,12 @@ if "compiled" in arms:
 
 # %% [markdown]
 # On this CPU, the compiled arm's first epoch took
-# **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **18.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # longer than `float32`'s with its evaluation, and
-# **17.4 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer in
-# training alone: the compiled arm's first evaluation took the difference longer than
-# `float32`'s (the two figures differ only by the evaluation). Epochs to win it back:
+# **16.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer in
+# training alone. The difference between the two is the compiled arm's extra time in its
+# first evaluation (with the epoch's small bookkeeping), against `float32`'s. Epochs to win
+# it back:
 # **none (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->.
 # That cost was measured with one compile thread (`quiet_cpu_compiling`, set above to stay
 # within memory); PyTorch's default settings were not timed here.
@@ -1058,17 +1059,17 @@ if "compiled" in arms:
 #   there.
 # - GPU work is asynchronous: time it by warming up, calling `synchronize(device)` before
 #   each clock reading, and repeating.
-# - A product's size counts: on this CPU 64 x 64 products ran at **45.5
+# - A product's size counts: on this CPU 64 x 64 products ran at **48.3
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **168.6
+#   a second, 2048 x 2048 ones at **165.7
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->. On a
 #   GPU, section 6 times a 32-unit MLP and a 2048-2048 one on both devices: look for the
 #   GPU to help the wide one only.
 # - With `num_workers=0` on this CPU, the classic pipeline took
-#   **14.9 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
+#   **13.7 times**<!-- output: pipeline speed-up (cpu) --> as long per later epoch as the
 #   dataset held as one tensor (its one-off conversion aside), and waited
-#   **3.72 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of
-#   its **4.13 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> for
+#   **3.21 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> of
+#   its **3.58 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> for
 #   batches. On a GPU, look for a starved pipeline to gain little.
 # - Time each speed step as an arm against `float32`, in rotated rounds, on your device:
 #   on this CPU, over
@@ -1078,7 +1079,7 @@ if "compiled" in arms:
 #   on one the bfloat16 arm is left out); compiling:
 #   **no clear winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
 #   after a first epoch with its evaluation
-#   **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+#   **18.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 #   longer than `float32`'s, compiled with one compile thread (`quiet_cpu_compiling`, to
 #   stay within memory): the default settings were not timed here.
 #
@@ -1237,13 +1238,13 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** On this CPU the 2048-2048 MLP's first epoch over 10,000
 # images took
-# **1.47 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.51 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.34 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **0.97**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
 # set-up, looked for as a gap of over 10 percent either way: **none detected: the two
 # epochs within 10 percent**<!-- says: one-off set-up on cpu -->. A batch of 256 images
 # took
-# **38.7 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work.
 #
 # With a GPU, compare each setting's ms-per-batch line with the one before: the GPU setting
@@ -1380,16 +1381,16 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.256 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.225 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.222 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.102 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **15.97 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.20**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.78**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.77**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **13.89 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.08**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.71**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.72**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted in rounds as in section 7 (a tie: within 10 percent), batch 16,384 against
 # 4,096, per image:
 # **no clear winner: 0 cheaper per image, 7 tied, 0 costlier per
@@ -1451,17 +1452,17 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** On this CPU, of the classic pipeline's
-# **4.13 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> (mean of
+# **3.58 s**<!-- output: (a) classic pipeline, mean of the later epochs (s) --> (mean of
 # the later epochs) it waited
-# **3.72 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> for
+# **3.21 s**<!-- output: (a), waiting for its batches, mean of the later epochs (s) --> for
 # its batches; pipeline (b), which gathered the same batches out of tensors made once,
-# waited **0.053 s**<!-- output: (b), waiting for its batches, mean of the later epochs (s) -->
+# waited **0.057 s**<!-- output: (b), waiting for its batches, mean of the later epochs (s) -->
 # (section 6). Section 6 does not split (a)'s wait further (the image remaking against
 # the `DataLoader`'s fetching and collating). Why not (a): the forward and backward passes
 # fall in the rest column of section 6's table, what is left of an epoch after the wait
 # (approximate: the rest differs between pipelines, and the outputs do not say why); for
 # (a), far less than the wait column. `dataset_to_tensors` made the ready tensors once, in
-# **3.49 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.08 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # a one-off that pipeline (b) wins back once the time it saves each epoch adds up to it.
 
 # %% [markdown]
@@ -1484,7 +1485,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** On this CPU, the step at batch 1024 took
-# **4.8 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **5.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images. On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1515,7 +1516,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 # **0.99**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 0
 # faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->. Its first
 # epoch with its evaluation took
-# **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **18.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # longer than `float32`'s, compiled with one compile thread (`quiet_cpu_compiling`, set to
 # stay within memory; the default settings were not timed here), and the payback line read
 # **none (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->:
@@ -1549,7 +1550,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # Whether autocast is faster has to be measured: on the CPU that made these outputs,
 # which has bfloat16 instructions, section 7's bfloat16 epochs had a median per-round
 # speed-up of
-# **2.16**<!-- output: bfloat16 autocast median speed-up over float32 --> over
+# **2.20**<!-- output: bfloat16 autocast median speed-up over float32 --> over
 # `float32` (**faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->).
 # Where a device has
 # no bfloat16 units, section 7 leaves bfloat16 out.
@@ -1626,8 +1627,8 @@ print(f"share of (a)'s wait removed by ready tensors: {removed / wait_seconds:.2
 
 # %% [markdown]
 # On this CPU, the control waited
-# **3.48 s**<!-- output: wait removed by ready tensors --> less than (a): ready tensors
-# removed **0.94**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s
+# **3.00 s**<!-- output: wait removed by ready tensors --> less than (a): ready tensors
+# removed **0.93**<!-- output: share of (a)'s wait removed by ready tensors --> of (a)'s
 # wait. The control removed two things at once, the per-image work (a PIL image,
 # `ToTensor`, `Normalize`) and the `Subset` look-ups, so that share is of the two together.
 # What it kept is the `DataLoader`'s design: with `batch_size=128` and its default collate,
@@ -1658,15 +1659,15 @@ for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
     print(f"{pipeline} slowest later epoch / fastest later one: {max(later) / min(later):.2f}")
 
 # %% [markdown]
-# Epoch 1 took (a) **0.92, 1.05**<!-- says: (a) first epoch / each later one --> times
-# each later epoch, and (b) **0.91, 0.87**<!-- says: (b) first epoch / each later one -->:
+# Epoch 1 took (a) **1.04, 1.08**<!-- says: (a) first epoch / each later one --> times
+# each later epoch, and (b) **1.05, 1.14**<!-- says: (b) first epoch / each later one -->:
 # by the lesson's 10 percent rule, (a) **within 10 percent of each: no clear
 # difference**<!-- says: (a) first epoch against its later ones, by the 10 percent rule -->,
 # (b) **over 10 percent from at least
 # one**<!-- says: (b) first epoch against its later ones, by the 10 percent rule -->
 # (one run). For scale, the two later epochs were themselves
-# 1.14<!-- output: (a) slowest later epoch / fastest later one --> times apart for (a) and
-# 1.04<!-- output: (b) slowest later epoch / fastest later one --> for (b): one run cannot
+# 1.03<!-- output: (a) slowest later epoch / fastest later one --> times apart for (a) and
+# 1.08<!-- output: (b) slowest later epoch / fastest later one --> for (b): one run cannot
 # tell a warm-up smaller than that spread from noise. Section 6 drops epoch 1 whichever it
 # is.
 #
@@ -1691,6 +1692,7 @@ ahead = [n + 1 for n in range(num_epochs) if b_totals[n] < classic_totals[n]]
 print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
 # The gap after that epoch (after the last one if (b) never got ahead); above 0: (b) below.
 at = ahead[0] if ahead else num_epochs
+print(f"the gap below is read after epoch: {at}{'' if ahead else ' (the last)'}")
 margin = classic_totals[at - 1] - b_totals[at - 1]
 print(f"(a)'s total minus (b)'s after that epoch (s): {margin:.2f}")
 if abs(margin) < 0.1 * classic_totals[at - 1]:  # a margin under 10% of (a)'s total, one run
@@ -1709,9 +1711,9 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 # On this CPU, in one run, counted epoch by epoch, (b)'s total, one-off included, fell
 # below (a)'s after epoch
 # **1**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **0.33 s**<!-- output: (a)'s total minus (b)'s after that epoch (s) -->:
-# **a near tie (under 10 percent of (a)'s
-# total)**<!-- says: (b)'s total against (a)'s after that epoch -->. Look at the table's
+# **0.42 s**<!-- output: (a)'s total minus (b)'s after that epoch (s) -->:
+# **below by over 10 percent of (a)'s
+# total**<!-- says: (b)'s total against (a)'s after that epoch -->. Look at the table's
 # rows for the gap after each epoch.
 #
 # In the figure, the cross marks where the straight lines drawn between epochs cross. It
