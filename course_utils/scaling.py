@@ -168,9 +168,9 @@ def read_arms(folder: str | Path) -> dict[str, dict]:
     Round 1 can pay first-time costs, so only the later rounds count (all of them if there
     is only one). Returns arm -> ``epochs`` and ``loads`` (each round's seconds: the epoch,
     getting its batches ready; rank 0's for 2 processes), the medians ``epoch`` and ``loader``,
-    ``rest`` (the median epoch minus the median loading, as ``plotting.plot_epoch_parts``
-    draws a bar and ``epoch_times.parts`` splits one, so that bar, table and text agree), and
-    ``val_acc``. Raises ``FileNotFoundError`` naming the file. Lesson 06.
+    ``rest`` (the exact median epoch minus the median loading, as ``epoch_times.parts`` splits
+    one; the printed parts, rounded and capped, come from ``shown_parts``), and ``val_acc``.
+    Raises ``FileNotFoundError`` naming the file. Lesson 06.
     """
     figures = {}
     for arm, row in read_arms_json(folder)["arms"].items():
