@@ -44,7 +44,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 283 s with a peak memory of 1166 MB. The course's
+# > 2 threads); the whole lesson ran in 289 s with a peak memory of 1118 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -134,7 +134,7 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 # As in lesson 04, decode the images once, before training: as `ImageFolder`'s `loader`,
 # `decode_image` reads each file straight into a `uint8` tensor, a quarter of `float32`'s
 # memory. The cell times that one decoding
-# (6.7 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
+# (7.9 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
 # paid once rather than every epoch. Lesson 04 timed a `DataLoader` that transforms each image
 # every epoch; this lesson times no such loader.
 #
@@ -465,7 +465,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 20.4 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 18.9 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -515,11 +515,9 @@ show_batch(car_and_maps, nrow=9, title="the car, then 8 of its 16 first-layer ma
 # ## 5. Why an MLP does worse
 #
 # A convolution, unlike an MLP, reuses its filters at every position and sees
-# neighbouring pixels together; a control below keeps the reuse but scrambles the
-# neighbourhoods. Give lesson 03's `MLP` class the small CNN's optimizer, epochs and
-# batches (seed 0), at one rate (0.02), tuned for neither. A second MLP trains for a fixed
-# 7 epochs, a count set near the CNN's training seconds on the CPU of the committed run;
-# the table after it prints the seconds each run took.
+# neighbouring pixels together. Give lesson 03's `MLP` the small CNN's optimizer, epochs,
+# batches (seed 0) and rate (0.02, tuned for neither). A second MLP trains for 7 epochs, a
+# count set to take about as long as the CNN on this CPU (the table prints the seconds).
 
 
 # %%
@@ -582,18 +580,13 @@ matched_line = "CNN's lead over the second MLP in points (below 0 if the MLP lea
 print(f"{matched_line}: {matched_lead:+.1f}")
 
 # %% [markdown]
-# With one seed (0) and one rate (0.02) for both models, the small CNN
-# led the first MLP by
+# The small CNN led the MLP by
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> points,
-# although the MLP has
-# 6.3<!-- output: MLP parameters per small-CNN parameter --> times its parameters. The
-# second MLP trained
-# 1.04<!-- output: second MLP's training seconds per small CNN's --> times as long as the
-# CNN on this CPU. The CNN's lead over it was
-# +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->
-# points.
-
-# %% [markdown]
+# though the MLP has 6.3<!-- output: MLP parameters per small-CNN parameter --> times its
+# parameters, and led the second MLP, which trained
+# 1.06<!-- output: second MLP's training seconds per small CNN's --> times as long, by
+# +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
+#
 # **The control.** Shuffle the 1,024 pixel positions once, the same way for every image
 # and channel, in training and validation batches, and train both models afresh: each
 # 5 x 5 filter now covers 25 scattered pixels.
@@ -648,15 +641,15 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
-# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->. The CNN's
-# lead went from
-# +13.0<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> to
+# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, so the CNN's
+# lead became
 # -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 # points. Each model ran from one seed; other seeds were not run.
 #
 # For an MLP, a fixed shuffle only reorders its inputs. Reorder the trained MLP's first-layer
 # weight columns the same way, and it should give the same logits on shuffled images as on
-# the originals:
+# the originals. In a flattened image, channel c's pixel p sits at index c · 1024 + p, so
+# the code builds each column's index from the channel and the shuffled pixel position:
 
 # %% tags=["nbval-check-output"]
 rewired = copy.deepcopy(mlp)  # the MLP trained on original pixels in section 5
@@ -671,33 +664,27 @@ del rewired, columns, few
 
 # %% [markdown]
 # The same logits: **True**<!-- says: reordered MLP, same logits on shuffled images -->.
-# So whatever weights an MLP learns on the original pixels, the same weights, their
-# columns reordered, do as well on the shuffled ones. A convolution's filter is shared
-# over neighbouring positions, so it has no such columns to reorder (reasoning, not run).
+# So any MLP weights learnt on the original pixels, their columns reordered, do exactly as
+# well on the shuffled ones. A convolution has no such columns: its filters are shared over
+# neighbouring positions (reasoning, not run).
 
 # %% [markdown]
 # ## 6. ResNet-9 and its training recipe
 #
 # This section builds ResNet-9 and the parts of its training recipe; section 7 trains it
-# on all the training images.
-#
-# ResNet-9 and its recipe rest on three ideas:
+# on all the training images. Three ideas:
 # - **batch normalisation** (Ioffe and Szegedy, 2015): each channel of a batch rescaled
 #   to mean 0 and spread 1, then given a learned scale and shift;
 # - **residual blocks** (He et al., 2016), which output `x + f(x)`: the added `x` is a
-#   path for the gradient past `f`. In the next cell, before any training, it kept the
-#   gradient that a plain stack at PyTorch's default initialisation lost;
+#   path for the gradient past `f`;
 # - **augmentation**: random crops and flips vary each image every epoch, so memorising
 #   should pay less (exercise 1 looks for it).
 #
 # **A residual block's path for the gradient.** An untrained stack of 21 convolutions
-# with ReLU and no batch norm, three ways: plain, and with `x + f(x)` around each pair,
-# both at PyTorch's default initialisation; and plain again, initialised the *He* way
-# (`kaiming_normal_` weights with a spread of √(2 / inputs per output), meant to keep a
-# ReLU stack's signal in range; only the weights change, the biases keep PyTorch's
-# default). One backward pass of a loss on 32 validation
-# images compares the gradient that reaches the first convolution with the one that
-# reaches the last. Nothing is trained.
+# with ReLU and no batch norm, at PyTorch's default initialisation, two ways: plain, and
+# with `x + f(x)` around each pair. One backward pass of a loss on 32 validation images
+# compares the gradient that reaches the first convolution with the one that reaches the
+# last. Nothing is trained.
 
 
 # %%
@@ -712,10 +699,9 @@ class AddInput(nn.Module):
         return inputs + self.body(inputs)
 
 
-def deep_stack(residual: bool, he_init: bool = False, pairs: int = 10) -> nn.Sequential:
+def deep_stack(residual: bool, pairs: int = 10) -> nn.Sequential:
     """A 3 x 3 convolution to 16 channels, then pairs of (conv, ReLU, conv, ReLU), each
-    pair as x + f(x) if residual; PyTorch's default initialisation, seeded alike, then
-    He's for the weights (kaiming_normal_; the biases as they were) if he_init."""
+    pair as x + f(x) if residual; PyTorch's default initialisation, seeded alike."""
     torch.default_generator.manual_seed(0)  # the CPU stream: gradient_ratio restores it
     blocks = []
     for _ in range(pairs):
@@ -723,19 +709,14 @@ def deep_stack(residual: bool, he_init: bool = False, pairs: int = 10) -> nn.Seq
             nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU()
         )
         blocks.append(AddInput(body) if residual else body)
-    stack = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), *blocks)
-    if he_init:
-        for layer in stack.modules():
-            if isinstance(layer, nn.Conv2d):
-                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-    return stack
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), *blocks)
 
 
-def gradient_ratio(residual: bool, he_init: bool = False) -> float:
-    """A fresh deep_stack's first-convolution gradient length over its last's, after one
-    backward pass of a loss on 32 validation images."""
+def gradient_ratio(build, *args) -> float:
+    """A fresh stack, build(*args): its first convolution's gradient length over its
+    last's, after one backward pass of a loss on 32 validation images."""
     with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
-        stack = to_device(deep_stack(residual, he_init), device)
+        stack = to_device(build(*args), device)
         stack(normalise(val_images[:32].to(device))).square().mean().backward()  # any loss
         convolutions = [m for m in stack.modules() if isinstance(m, nn.Conv2d)]
         first, last = convolutions[0].weight.grad.norm(), convolutions[-1].weight.grad.norm()
@@ -743,31 +724,18 @@ def gradient_ratio(residual: bool, he_init: bool = False) -> float:
 
 
 release_memory()  # room for the stacks' activations, within the lesson's memory budget
-for name, residual, he_init in (
-    ("plain", False, False),
-    ("residual", True, False),
-    ("He-initialised plain", False, True),
-):
-    ratio = gradient_ratio(residual, he_init=he_init)
+for name, residual in (("plain", False), ("residual", True)):
+    ratio = gradient_ratio(deep_stack, residual)
     print(f"{name} stack, first layer's gradient / last's: {ratio:.2g}")
 
 # %% [markdown]
-# At PyTorch's default initialisation, the plain stack's first-layer gradient was
-# 1.1e-09<!-- output: plain stack, first layer's gradient / last's --> times the last's.
-# With the additions it was
-# 3.6<!-- output: residual stack, first layer's gradient / last's --> times the last's:
-# each `x + f(x)` passes the gradient back through its `x` path unchanged and adds `f`'s
-# share to it, so here the first layer's gradient even grew. The He-initialised plain
-# stack kept its gradient too:
-# 0.68<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
-# the last's, so at the start the additions are one remedy, not the only one.
-#
-# **Why does ResNet-9 keep residual blocks, then?** Because training, not the start, is the
-# problem: He et al. (2016) found that deeper plain networks trained *worse* than shallower
-# ones, even with batch
-# norm<!-- source: He et al., arXiv 1512.03385, section 4.1, plain nets with BN --> (the
-# *degradation* problem), and introduced the additions to fix it. This demo trains nothing,
-# so it shows only the gradient at the start.
+# The plain stack's first-layer gradient was
+# 1.1e-09<!-- output: plain stack, first layer's gradient / last's --> times the last's;
+# with the additions,
+# 3.6<!-- output: residual stack, first layer's gradient / last's --> times: each
+# `x + f(x)` passes the gradient back through its `x` path unchanged and adds `f`'s share
+# to it. Appendix E shows that He's initialisation also keeps a plain stack's gradient, and
+# why ResNet-9 keeps the additions all the same.
 #
 # **Batch norm in train and eval mode.** What does a fresh `BatchNorm2d` do to one batch
 # whose channels have means near 2, in each mode?
@@ -964,19 +932,18 @@ show_batch(
 )
 
 # %% [markdown]
-# **The training.** Section 7's training uses these parts, each with its aim (Appendix E
-# checks Adam and one-cycle by hand against PyTorch):
+# **The training.** Section 7 trains with these parts, each with its aim (Appendix E
+# checks Adam and one-cycle by hand and measures weight decay's term):
 # - *Adam*: scales each weight's step by its own gradient history;
-# - *one-cycle* (`fit_one_cycle`): the rate rises to a peak, then falls (section 7 plots
-#   the rate). It is meant to train at a large rate mid-run without an unstable start;
-#   this lesson does not test that;
-# - *weight decay*: adds 1e-4 times each weight to its gradient. It is meant to keep the
-#   weights small; this lesson prints no weight sizes (the cells after the check below
-#   measure only the term's size). The recipe keeps it and clipping without validating
-#   them here (Appendix C's short runs do not show them helping);
+# - *one-cycle* (`fit_one_cycle`): the rate rises to a peak, then falls, meant to train at
+#   a large rate mid-run without an unstable start;
+# - *weight decay*: adds 1e-4 times each weight to its gradient, meant to keep the weights
+#   small;
 # - *gradient clipping*: caps each gradient value at 0.1.
 #
-# Weight decay and clipping, by hand, against PyTorch:
+# The recipe was chosen outside this lesson, which tests none of these aims: it keeps weight
+# decay and clipping without validating them (Appendix C's short runs do not show them
+# helping). Weight decay and clipping, by hand, against PyTorch:
 
 # %% tags=["nbval-check-output"]
 values = torch.tensor([0.5, -0.05, 0.2, -0.3])
@@ -994,46 +961,14 @@ print("weight decay by hand equals Adam's weight_decay:", torch.allclose(with_de
 del values, parameter, clipped_by_hand, weights, with_decay, by_hand
 
 # %% [markdown]
-# **How big is weight decay's term?** A fresh width-8 ResNet-9 (seed 0), one batch of the
-# first 128 training images, one backward pass of the cross-entropy: the term's length
-# against the gradient's (each the square root of its sum of squares), and the share of the
-# gradient's values that clipping at 0.1 would cut:
-
-# %%
-with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
-    torch.default_generator.manual_seed(0)  # the CPU stream only, which fork_rng restores
-    fresh = to_device(ResNet9(8), device)  # untrained, float32, in train mode
-fresh_batch = normalise(train_images[:128].to(device))
-F.cross_entropy(fresh(fresh_batch), train_labels[:128].to(device)).backward()
-gradients = torch.cat([p.grad.flatten() for p in fresh.parameters()])
-decay_term = 1e-4 * torch.cat([p.detach().flatten() for p in fresh.parameters()])
-decay_share = (decay_term.norm() / gradients.norm()).item()  # lengths: root sums of squares
-print(f"weight decay's term / gradient, lengths, first batch: {decay_share:.6f}")
-clipped_share = (gradients.abs() > 0.1).float().mean().item()  # values beyond ±0.1
-print(f"share of the gradient's values that clipping at 0.1 cuts, first batch: {clipped_share:.4f}")
-del fresh, fresh_batch, gradients, decay_term
-
-# %% [markdown]
-# Weight decay's term was
-# 0.014%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's length. What was compared: the lengths of the decay term and the gradient, the
-# two vectors that Adam's `weight_decay` sums, before Adam's per-weight scaling, on one batch
-# of an untrained network. By that measure the decay term is tiny next to the gradient;
-# Appendix C asks what the decay does in short runs.
-# On a fresh network's first batch, clipping at 0.1 touched
-# 1.1%<!-- output: share of the gradient's values that clipping at 0.1 cuts, first batch -->
-# of the gradient's values.
-
-
-# %% [markdown]
 # ## 7. ResNet-9 on all the training images
 #
-# Section 6's network and its full recipe (one-cycle peaking at `peak_rate`, Adam, weight
-# decay 1e-4, clipping at 0.1, crops and flips, batches of 128), on all 45,000 training
-# images. On a CPU or an Apple GPU it is width 8, for 2 epochs: the run shown. For a CUDA
-# GPU the code sets width 64 (section 6's layer table) and 16 epochs, in channels-last and,
-# where the GPU has bfloat16 units, under lesson 04's bfloat16 autocast (the second cell
-# below); those settings were not run here. Appendix D covers them and the course outline's
+# Section 6's network and full recipe (one-cycle peaking at `peak_rate`, Adam, weight decay
+# 1e-4, clipping at 0.1, crops and flips, batches of 128) on all 45,000 training images. On
+# a CPU or an Apple GPU: width 8 for 2 epochs, the run shown. On a CUDA GPU the code sets
+# width 64 and 16 epochs, channels-last and, where the GPU has the units, lesson 04's
+# bfloat16 autocast (the second cell below). Those settings were not run here: Appendix D
+# covers them and the course outline's
 # 90%<!-- source: course outline, lesson 05 --> goal, which no run on this page reaches.
 
 
@@ -1114,18 +1049,15 @@ print(f"{network_name} training seconds: {60 * training_minutes:.0f}")  # for se
 plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 
 # %% [markdown]
-# The width-8 ResNet-9 is section 6's network, narrower. With the full recipe it trained for
-# 704<!-- output: ResNet-9, width 8, training steps --> steps on all the training
-# images. It reached **71.1%**<!-- output: ResNet-9 validation accuracy --> validation
-# accuracy in 49 s<!-- output: ResNet-9, width 8 training seconds --> of training on this
-# CPU (one run, seed 0).
+# In 704<!-- output: ResNet-9, width 8, training steps --> steps the width-8 ResNet-9
+# reached **71.1%**<!-- output: ResNet-9 validation accuracy --> validation accuracy in
+# 46 s<!-- output: ResNet-9, width 8 training seconds --> of training on this CPU (one
+# run, seed 0).
 #
-# The figure's two losses are not measured alike. The training loss is each epoch's average
-# over augmented batches in train mode. It is taken while the weights change. The validation
-# loss is measured on plain images in eval mode, after the epoch. Look for the validation loss
-# to sit below the training loss. Either difference could cause that: augmented
-# against plain images, or an average taken while the weights improved against the epoch's
-# final weights. This run does not separate the two.
+# The figure's two losses are measured differently: the training loss averages augmented
+# batches in train mode while the weights change; the validation loss scores plain images
+# in eval mode after the epoch. Look for the validation loss to sit below the training
+# loss: either difference could cause that, and this run does not separate them.
 
 # %% [markdown]
 # **One-cycle's learning rate.** Each epoch of `network_history` keeps, under `lrs`, the
@@ -1188,18 +1120,18 @@ with eval_mode(network):
     )
 
 # %% [markdown]
-# Mirrored, shifted a pixel down and right, and both, as drawn:
+# The views are as drawn:
 # **True**<!-- says: the views, checked by hand against the image -->; the shift changes
 # a normalised value by
 # 0.40<!-- output: shifted view, mean size of its change from the image --> of its
-# channel's standard deviation on average. The prediction by hand matches:
+# channel's standard deviation on average. The wrapper predicts the mean logits:
 # **True**<!-- says: prediction by hand, the mean of the 4 views' logits -->.
 #
-# **Does it help?** Four views cost four forward passes, so the validation set decides:
-# keep them only if they gain more than 2 √n images, n being the number of validation
-# images that exactly one way (with or without the views) gets right. Were the views no
-# better, each of those n would be a coin toss, so the gain would have a standard
-# deviation of √n images.
+# **Does it help?** Four views cost four forward passes, so the validation set decides.
+# Only the n validation images that exactly one way (with or without the views) gets right
+# can move the score. Were the views no better, each of those n would be a coin toss, and
+# the gain would have a standard deviation of √n images: keep the views only if they gain
+# more than 2 √n.
 
 # %%
 plain_predictions, plain_truth = predict(network, val_loader)
@@ -1219,7 +1151,7 @@ choice = "with" if final_model is with_tta else "without"
 print(f"test-time augmentation, the rule's choice: predict {choice} it")
 
 # %% [markdown]
-# In this one run (seed 0) the views gained
+# The views gained
 # 1.4<!-- output: test-time augmentation, gain (points) --> points against a
 # bar of 0.7<!-- output: noise level of the gain (two standard deviations) --> points
 # (n = 332<!-- output: validation images only one of the two gets right -->), so
@@ -1229,11 +1161,9 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 # ## 8. The test set, once
 #
 # Each final model now meets the test set once: choosing by test accuracy would make it a
-# second, flattering validation set. One caveat: section 7's recipe was chosen outside this
-# lesson, and the course's benchmark had already scored it on these test
-# images<!-- source: benchmarks/RESULTS.md --> (Appendix A), so the test set is not
-# entirely new to the recipe, though every choice made in this lesson, test-time
-# augmentation included, used validation scores only.
+# second, flattering validation set. Every choice in this lesson used validation scores
+# only, but the recipe came from the course's benchmark, which had already scored it on
+# these test images<!-- source: benchmarks/RESULTS.md --> (Appendix A).
 
 # %%
 release_memory()
@@ -1259,18 +1189,12 @@ for name, validation in validation_accuracy.items():
 
 # %% [markdown]
 # On the test set the small CNN scored 59.6%<!-- output: small CNN test accuracy -->,
-# the 2-epoch MLP 45.7%<!-- output: MLP test accuracy --> and section 7's ResNet-9
+# the MLP 45.7%<!-- output: MLP test accuracy --> and the ResNet-9
 # **72.2%**<!-- output: ResNet-9, width 8 test accuracy -->. The ResNet-9 against the other
-# two is not a comparison of networks: its optimiser, one-cycle schedule, weight decay,
-# clipping, batch size, epochs and augmentation differ from theirs. The small CNN and the
-# MLP shared those settings (section 5), from one seed at one untuned rate.
-#
-# The table's validation column scores all three alike, one view per image: the ResNet-9
-# 71.1%<!-- output: ResNet-9 validation accuracy --> there. Its figure with the views,
-# 72.4%<!-- output: validation accuracy with test-time augmentation -->, is the very score
-# the rule used to choose to
-# **predict with it**<!-- says: test-time augmentation, the rule's choice -->, so that
-# choice can flatter it. The test column scores each final model, after that choice.
+# two is not a comparison of networks: its whole recipe (optimiser, schedule, weight decay,
+# clipping, batch size, epochs, augmentation) differs from theirs. The "with the views" column,
+# 72.4%<!-- output: validation accuracy with test-time augmentation -->, is the score that
+# chose the views, so it can flatter them; the test column comes after that choice.
 #
 # The final model's test confusion matrix (rows: true class, columns: predicted), and
 # its three most frequent mistakes:
@@ -1289,10 +1213,8 @@ for rank, (true_class, predicted_class) in enumerate(top_pairs, start=1):
 plot_confusion_matrix(matrix, classes)
 
 # %% [markdown]
-# The three largest mistakes held 213<!-- output: mistake 1, test images -->,
-# 144<!-- output: mistake 2, test images --> and
-# 115<!-- output: mistake 3, test images --> test images. Below, up to 16 cat-dog
-# confusions (titled true, predicted): what makes them hard at 32 x 32?
+# Below, up to 16 cat-dog confusions (titled true, predicted): what makes them hard at
+# 32 x 32?
 
 # %%
 from course_utils.plotting import show_misclassified
@@ -1343,11 +1265,10 @@ print(f"weights reloaded by hand equal the saved ones: {same_weights}")
 del reloaded_by_hand, saved_weights, reloaded_weights
 
 # %% [markdown]
-# `save_checkpoint` adds the network's name, the classes and the accuracy. The checkpoint
-# holds only the plain network's weights, so it also stores a flag,
-# `test_time_augmentation`: True if section 7's rule chose the four views, and whoever
-# reloads the network should then wrap it in `TestTimeAugmentation` again. The cell first
-# counts the wrapper's parameters beyond its network's.
+# `save_checkpoint` adds the network's name, the classes and the accuracy. It holds only
+# the plain network's weights, so it also stores a flag, `test_time_augmentation`: True if
+# section 7's rule chose the four views, and whoever reloads the network should then wrap
+# it in `TestTimeAugmentation` again. The cell first counts the wrapper's own parameters.
 
 # %%
 from course_utils.checkpoint import load_checkpoint, save_checkpoint
@@ -1384,8 +1305,8 @@ print(
 
 # %% [markdown]
 # The wrapper has 0<!-- output: test-time wrapper, parameters beyond its network's -->
-# parameters of its own, so recording whether to wrap is enough. Reloaded, its predictions on
-# the validation images came out
+# parameters of its own, so recording whether to wrap is enough. The reloaded network's
+# validation predictions came out
 # **identical**<!-- says: reloaded network's validation predictions, against the saved one's -->
 # to the saved network's.
 
@@ -1410,10 +1331,8 @@ print(
 #   mean and variance and moves running averages a tenth of the way towards them; eval
 #   mode uses the running averages, so an image's output does not depend on its batch.
 # - **Residual blocks** output `x + f(x)`: the added `x` is a path for the gradient past
-#   `f`. At initialisation, in a stack without batch norm, it kept the gradient that a plain
-#   stack lost at PyTorch's default initialisation; He's initialisation kept it too
-#   (section 6). ResNet-9 keeps them for training, not for the start: deeper plain networks
-#   trained worse than shallower ones, even with batch norm (He et al., 2016; not run here).
+#   `f`. In an untrained stack without batch norm it kept the gradient that a plain stack
+#   lost (section 6; Appendix E shows He's initialisation, and why ResNet-9 keeps them).
 # - **Augmentation.** Random crops after padding by 4 and flips give each image 162
 #   possible views, so memorising should pay less; exercise 1 removes it and looks for
 #   overfitting.
@@ -1422,22 +1341,18 @@ print(
 #   both by hand against PyTorch.
 # - **ResNet-9 on this CPU.** Width 8 with the full recipe, 2 epochs on all the training
 #   images: **71.1%**<!-- output: ResNet-9 validation accuracy --> on validation in
-#   49 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
+#   46 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
 #   Test-time augmentation was chosen on validation
 #   (72.4%<!-- output: validation accuracy with test-time augmentation --> with it): the
 #   rule chose to **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
 # - **The test set, once.** The small CNN
 #   59.6%<!-- output: small CNN test accuracy -->, the MLP
 #   45.7%<!-- output: MLP test accuracy --> and ResNet-9
-#   **72.2%**<!-- output: ResNet-9, width 8 test accuracy -->; the ResNet-9 against the
-#   other two is not a comparison of networks (its optimiser, schedule, weight decay,
-#   clipping, batch size, epochs and augmentation differ). Validation, not the test
-#   set, made this lesson's choices; the recipe and FastNet's settings came from the
-#   course's benchmark, which saw test
-#   scores<!-- source: benchmarks/RESULTS.md --> (section 8, Appendix A).
-# - Which of the recipe's parts a short run can detect, read seed by seed: Appendix C. The
-#   recipe keeps weight decay and clipping without validating them here: its short runs do
-#   not show them helping.
+#   **72.2%**<!-- output: ResNet-9, width 8 test accuracy -->, whose whole recipe differs
+#   from theirs, not only its network. Validation made this lesson's choices; the recipe
+#   came from the course's benchmark, which saw test
+#   scores<!-- source: benchmarks/RESULTS.md --> (section 8).
+# - Which of the recipe's parts a short run can detect, seed by seed: Appendix C.
 
 # %% [markdown]
 # ## Exercises
@@ -1594,47 +1509,42 @@ if exercise_1_passed:
 
 # %% [markdown] tags=["solution"]
 # **What the result means.** Without augmentation the network sees the same 1,250 images
-# every epoch. It can learn them by heart. In the right panel, look for overfitting: the
-# training loss still falls, while the validation loss passes its lowest point, then climbs
-# and stays up. Here the plain run's training loss ended at
-# 0.56<!-- output: plain, final training loss -->. Its validation loss was lowest at
+# every epoch and can learn them by heart. In the right panel, look for overfitting: the
+# training loss still falls while the validation loss passes its lowest point, then climbs
+# and stays up. The plain run's training loss ended at
+# 0.56<!-- output: plain, final training loss -->; its validation loss was lowest at
 # epoch 10<!-- output: plain, lowest validation loss at epoch --> and ended at
 # 2.39<!-- output: plain, final validation loss -->. With augmentation (left panel) the
-# validation loss ended at 1.61<!-- output: augmented, final validation loss -->. It was
-# lowest at epoch 15<!-- output: augmented, lowest validation loss at epoch --> of 15
-# (`overfit_epochs`).
+# validation loss was lowest at
+# epoch 15<!-- output: augmented, lowest validation loss at epoch --> of 15 and ended at
+# 1.61<!-- output: augmented, final validation loss -->.
 #
-# The two training losses were measured on different batches: one run's were flipped and
-# shifted. So each model was also scored on equal terms: on its own 1,250 training images,
-# without augmentation. There the augmented model's loss was
+# The two training losses were measured on different batches (one run's flipped and
+# shifted), so each model was also scored on its own 1,250 training images without
+# augmentation. There the augmented model's loss was
 # **higher**<!-- says: loss on its own images, the augmented model's against the plain's -->:
 # 1.33<!-- output: augmented, loss on its training images without augmentation -->
 # against 0.36<!-- output: plain, loss on its training images without augmentation -->.
-# Validation loss minus that loss is the *generalisation gap*. It was
+# Validation loss minus that loss, the *generalisation gap*, was
 # **larger**<!-- says: validation minus own-image loss, plain model against augmented -->
 # for the plain model: 2.03<!-- output: plain, final validation loss minus that -->
 # against 0.28<!-- output: augmented, final validation loss minus that -->.
 #
-# The plain run's validation loss rose after its lowest point. Its final accuracy was
-# **within 1 point**<!-- says: plain, final accuracy against that at the lowest loss --> of
-# the accuracy at the lowest loss:
-# 39.6%<!-- output: plain, validation accuracy at that epoch --> at that epoch,
-# 40.1%<!-- output: plain, final validation accuracy --> at the end.
-#
-# The plain model was also surer than the augmented one on its wrong validation answers.
-# *Confidence* here is the softmax probability the model gave its wrong prediction. The plain
-# model's mean confidence was
-# **higher**<!-- says: confidence on wrong answers, plain model against augmented -->:
+# On its wrong validation answers the plain model was surer: its mean *confidence* (the
+# softmax probability of its wrong prediction) was
+# **higher**<!-- says: confidence on wrong answers, plain model against augmented -->,
 # 0.65<!-- output: plain, mean confidence on wrong validation answers --> against
-# 0.42<!-- output: augmented, mean confidence on wrong validation answers --> for the
-# augmented one. Each mean is over that model's own wrong answers: the plain model's
-# 2,997<!-- output: plain, wrong validation answers --> and the augmented model's
-# 2,857<!-- output: augmented, wrong validation answers -->, not one shared set.
+# 0.42<!-- output: augmented, mean confidence on wrong validation answers -->, each over
+# that model's own wrong answers
+# (2,997<!-- output: plain, wrong validation answers --> and
+# 2,857<!-- output: augmented, wrong validation answers -->), not one shared set.
 #
-# Each model is one run from one seed. Other seeds were not run. The final accuracies were
-# 42.9%<!-- output: augmented, final validation accuracy --> (augmented) and
-# 40.1%<!-- output: plain, final validation accuracy --> (plain). From these runs, they do
-# not say which scores higher.
+# Accuracy says less. The plain run ended at
+# 40.1%<!-- output: plain, final validation accuracy -->,
+# **within 1 point**<!-- says: plain, final accuracy against that at the lowest loss --> of
+# its 39.6%<!-- output: plain, validation accuracy at that epoch --> at the lowest loss,
+# and the augmented run at 42.9%<!-- output: augmented, final validation accuracy -->. Each
+# model is one run from one seed, so these do not say which scores higher.
 
 # %% [markdown]
 # **Exercise 2: change the width.** Train ResNet-9 at a quarter, half and all of
@@ -1737,14 +1647,12 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** Each doubling of the width nearly quadruples the
 # parameters, from 6,772<!-- output: width 2, parameters --> at width 2 to
-# 103,954<!-- output: width 8, parameters --> at width 8, since every convolution after
-# the first has twice the channels in and out. On this CPU the second epoch's training
-# took
-# 0.73 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.59 s<!-- output: width 8, training seconds, second epoch --> at width 8, in seed 0's
-# run, timed once per width. The epoch lines above give both epochs' seconds, validation
-# included. Look for the seconds to grow far less than the parameters. Python's fixed
-# cost per step is one possible reason; it was not measured.
+# 103,954<!-- output: width 8, parameters --> at width 8: every convolution after the
+# first has twice the channels in and out. On this CPU the second epoch's training took
+# 0.67 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.53 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0, timed
+# once per width): look for the seconds to grow far less than the parameters. Python's
+# fixed cost per step may be one reason; it was not measured.
 #
 # Mean validation accuracy over the three seeds was
 # 27.20%<!-- output: width 2, mean validation accuracy --> at width 2,
@@ -1756,10 +1664,10 @@ if check_exercise(
 # 4 to 8, 3<!-- output: width 4 to 8, seeds that moved up --> of 3, by
 # +3.26<!-- output: width 4 to 8, mean accuracy change (points) -->; from 2 to 8,
 # 3<!-- output: width 2 to 8, seeds that moved up --> of 3, by
-# +11.55<!-- output: width 2 to 8, mean accuracy change (points) -->. Look at each line's
-# three changes themselves: where all three point the same way and lie close together, the
-# seeds agree; where they scatter widely, the mean rests on less. These are short runs on the
-# sample, at one learning rate (0.01) for every width; longer training was not tested.
+# +11.55<!-- output: width 2 to 8, mean accuracy change (points) -->. Where a line's three
+# changes point the same way and lie close together, the seeds agree; where they scatter,
+# the mean rests on less. These are short runs on the sample at one learning rate (0.01)
+# for every width; longer training was not tested.
 
 # %% [markdown]
 # ## Check your understanding
@@ -2322,17 +2230,8 @@ print(f"one-cycle, its seeds' changes up to (points): {max(one_cycle):+.2f}")
 # makes one-cycle's changes, weight decay and clipping at once. It moved
 # 1<!-- output: the recipe, 5 changes (4 vs 1) --> of 3 seeds down.
 #
-# What one-cycle, weight decay and clipping do over a long run was not tested here. This
-# course's recipe was chosen outside this lesson. Section 7 and exercise 2 keep it.
-#
-# **How big is weight decay?** With Adam, `weight_decay=1e-4` adds 1e-4 x w to each
-# weight's gradient (section 6 checked it by hand). Section 6 measured that term on a fresh
-# width-8 ResNet-9's batch of 128 training images. It was
-# 0.014%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
-# gradient's length. These runs cannot tell whether decay this small acted as decay. It may
-# only have nudged each run onto another path. A run with an even smaller decay would be the
-# control (not run here). So the second table's weight-decay row, whichever way its seeds
-# moved, does not show what decay itself does to accuracy.
+# Appendix E measures how large weight decay's term is, and what that means for the second
+# table's weight-decay row.
 
 # %% [markdown]
 # ## Appendix D: section 7 on a GPU
@@ -2370,11 +2269,77 @@ print(f"one-cycle, its seeds' changes up to (points): {max(one_cycle):+.2f}")
 # one NVIDIA A100.
 
 # %% [markdown]
-# ## Appendix E: the recipe's parts by hand
+# ## Appendix E: He's initialisation and the recipe's parts by hand
 #
 # *Optional: read after the exercises.*
 #
-# This appendix extends sections 6 and 7: Adam and one-cycle, each checked by hand.
+# This appendix extends sections 6 and 7: He's initialisation against residual blocks, the
+# size of weight decay's term, and Adam and one-cycle, each checked by hand.
+#
+# **He's initialisation.** Section 6's plain stack, at PyTorch's default initialisation,
+# lost its gradient on the way back. Initialise its weights the *He* way instead
+# (`kaiming_normal_`, with a spread of √(2 / inputs per output), meant to keep a ReLU
+# stack's signal in range; the biases keep PyTorch's default) and compare its gradients
+# as section 6 did:
+
+
+# %%
+def he_stack() -> nn.Sequential:
+    """Section 6's plain deep_stack, its convolutions' weights then drawn the He way."""
+    stack = deep_stack(residual=False)
+    for layer in stack.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+    return stack
+
+
+release_memory()  # room for the stack's activations, within the lesson's memory budget
+he_ratio = gradient_ratio(he_stack)
+print(f"He-initialised plain stack, first layer's gradient / last's: {he_ratio:.2g}")
+
+# %% [markdown]
+# The He-initialised plain stack kept its gradient:
+# 0.68<!-- output: He-initialised plain stack, first layer's gradient / last's --> times
+# the last's, so at the start the additions are one remedy, not the only one.
+#
+# **Why does ResNet-9 keep residual blocks, then?** Because training, not the start, is the
+# problem: He et al. (2016) found that deeper plain networks trained *worse* than shallower
+# ones, even with batch
+# norm<!-- source: He et al., arXiv 1512.03385, section 4.1, plain nets with BN --> (the
+# *degradation* problem), and introduced the additions to fix it. This lesson trains no
+# deep plain stack, so it shows only the gradient at the start.
+#
+# **How big is weight decay's term?** With Adam, `weight_decay=1e-4` adds 1e-4 x w to each
+# weight's gradient (section 6 checked it by hand). A fresh width-8 ResNet-9 (seed 0), one
+# batch of the first 128 training images, one backward pass of the cross-entropy: the
+# term's length against the gradient's (each the square root of its sum of squares), and
+# the share of the gradient's values that clipping at 0.1 would cut:
+
+# %%
+with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream as it was
+    torch.default_generator.manual_seed(0)  # the CPU stream only, which fork_rng restores
+    fresh = to_device(ResNet9(8), device)  # untrained, float32, in train mode
+fresh_batch = normalise(train_images[:128].to(device))
+F.cross_entropy(fresh(fresh_batch), train_labels[:128].to(device)).backward()
+gradients = torch.cat([p.grad.flatten() for p in fresh.parameters()])
+decay_term = 1e-4 * torch.cat([p.detach().flatten() for p in fresh.parameters()])
+decay_share = (decay_term.norm() / gradients.norm()).item()  # lengths: root sums of squares
+print(f"weight decay's term / gradient, lengths, first batch: {decay_share:.6f}")
+clipped_share = (gradients.abs() > 0.1).float().mean().item()  # values beyond ±0.1
+print(f"share of the gradient's values that clipping at 0.1 cuts, first batch: {clipped_share:.4f}")
+del fresh, fresh_batch, gradients, decay_term
+
+# %% [markdown]
+# Weight decay's term was
+# 0.014%<!-- output: weight decay's term / gradient, lengths, first batch --> of the
+# gradient's length: the two vectors that Adam's `weight_decay` sums, compared before
+# Adam's per-weight scaling, on one batch of an untrained network. Appendix C's runs cannot
+# tell whether decay this small acted as decay; it may only have nudged each run onto
+# another path. A run with an even smaller decay would be the control (not run here). So
+# Appendix C's weight-decay row, whichever way its seeds moved, does not show what decay
+# itself does to accuracy. On the same batch, clipping at 0.1 touched
+# 1.1%<!-- output: share of the gradient's values that clipping at 0.1 cuts, first batch -->
+# of the gradient's values.
 #
 # **Adam by hand.** Adam (lesson 03's section 8 used it) keeps two running averages for each
 # weight: one of its gradient, which at each step keeps a share *beta1* =

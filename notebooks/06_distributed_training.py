@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 60 s with a peak memory of 1439 MB. The course's
+# > 2 threads); the whole lesson ran in 61 s with a peak memory of 1456 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -202,13 +202,11 @@ from IPython.display import Code
 Code(filename=str(scripts / "collectives.py"), language="python")
 
 # %% [markdown]
-# The course's `run_torchrun` launches the script with torchrun's own launcher module (from
-# `torch.distributed.run`) and captures the processes' output; the cell's last line prints
-# the `torchrun` command to type in `notebooks/` for the same launch. One difference: on
-# Linux with CPU workers, it forks them from a Python that has already imported PyTorch,
-# where a typed `torchrun` starts each as a fresh Python (Appendix D). Section 8's timings
-# come from these launches. `cpu_only=True` hides any GPUs from the processes, so they run
-# on the CPU with gloo; later launches pass `cpu_only`, true with fewer than 2 GPUs.
+# The course's `run_torchrun` launches the script with torchrun's own launcher module and
+# captures the processes' output; the cell's last line prints the `torchrun` command to
+# type in `notebooks/` for the same launch, which starts its processes a little differently
+# (Appendix D). `cpu_only=True` hides any GPUs from the processes, so they run on the CPU
+# with gloo; later launches pass `cpu_only`, true with fewer than 2 GPUs.
 
 # %%
 from course_utils.distributed import run_torchrun
@@ -420,13 +418,15 @@ for epoch in (0, 1):
 
 # %% [markdown]
 # **The learning rate.** More processes grow the effective batch, and the usual rule
-# would raise the rate with it (not tested here). Here 2 x 64 gives lesson 03's batch of
-# 128 (set in its section 1), so we keep its rate of 0.2 (its section
+# would raise the rate with it (Appendix D; not tested here). Here 2 x 64 gives lesson
+# 03's batch of 128 (set in its section 1), so we keep its rate of 0.2 (its section
 # 7<!-- source: lesson 03's data loaders and training loop, not run here -->).
-#
-# **Launching.** From a terminal, in `notebooks/`:
-# `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --data … --out …` (the
-# data file: `print(data_path)` in a new cell); `run_torchrun` makes that launch below.
+
+# %% [markdown]
+# **Launching.** `run_torchrun` below makes the launch you would type in a terminal, in
+# `notebooks/`, and the cell prints it: `torchrun --standalone --nproc_per_node=2
+# scripts/train_ddp.py` with the script's arguments (`WORK` in it: the notebook's temporary
+# folder, `print(work_folder)`).
 # With one GPU (Colab's; not run here), start the line with `CUDA_VISIBLE_DEVICES=` so
 # that the 2 processes run on the CPU with gloo, as `run_torchrun(..., cpu_only=True)` does.
 # `--standalone` means one machine, meeting on a free local port; `--nproc_per_node` is
@@ -447,6 +447,8 @@ two_processes = run_torchrun(
     cpu_only=cpu_only,
     threads_per_process=1,
 )
+# In a terminal, WORK stands for this notebook's temporary folder (print(work_folder)).
+print("in a terminal:", terminal_command(two_processes).replace(str(work_folder), "WORK"))
 print(two_processes.output)
 history = json.loads((two_folder / "history.json").read_text())  # rank 0's, epoch by epoch
 print(f"validation accuracy after the first epoch: {history[0]['val_acc']:.4f}")
@@ -468,13 +470,12 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # Section 7 gave each process 1 *intra-op thread*: PyTorch splits one operation, such as a
 # matrix product, over the threads `torch.set_num_threads` sets. On 2 CPUs, a second
 # process is one way to use the second CPU, a second thread the other. `compare_arms.py`
-# trains the MLP over whole epochs, loading included, from the same weights on the same
-# batches, in three *arms*: `1 process, 1 thread`, `1 process, 2 threads` (one process with
-# 2 threads) and `2 processes, 1 thread each` (under DDP), at effective batches of 128 and
-# 2,048. Each batch size rests on one launch of 5 counted *rounds* (the rounds after the
-# first, a warm-up; the code: what a round is), and the tables give each arm's medians over
-# them; compare their validation accuracies only within a batch size (at 2,048, 16 times
-# fewer steps an epoch at 128's learning rate, untuned).
+# trains the MLP at section 7's effective batch of 128, from the same weights on the same
+# batches, over whole epochs with their loading. An *arm* is one of its three ways to
+# train: `1 process, 1 thread` (the baseline), `1 process, 2 threads` and
+# `2 processes, 1 thread each` (under DDP). A *round* is one epoch of every arm, one after
+# the other. The launch runs 6 rounds and leaves out the first, a warm-up; the table gives
+# each arm's medians over the other 5.
 
 # %%
 from course_utils.report import record_result
@@ -484,11 +485,9 @@ from course_utils.scaling import SPEED_UP_DIGITS, arm_speed_ups, read_arms
 ONE_THREAD = "1 process, 1 thread"  # the baseline (meanwhile rank 1 waits at a barrier)
 TWO_THREADS = "1 process, 2 threads"
 TWO_PROCESSES = "2 processes, 1 thread each"  # under DDP
-# Each batch size's figures come from one launch of 6 rounds (2 in smoke mode), each one
-# epoch of every arm in a rotating order; the first, a warm-up, is left out, so 5 count
-# (1 in smoke mode).
-arm_rounds = full_or_smoke(full=6, smoke=2)  # round 1 is a warm-up, left out
-big_batch = full_or_smoke(full=1024, smoke=256)  # images per process in the second launch
+# 6 rounds (2 in smoke mode), each one epoch of every arm in a rotating order; the first, a
+# warm-up, is left out, so 5 count (1 in smoke mode).
+arm_rounds = full_or_smoke(full=6, smoke=2)
 
 
 def launch_arms(name: str, per_process: int):
@@ -505,53 +504,30 @@ def launch_arms(name: str, per_process: int):
 
 # Every arm indexes each batch out of the tensors in one go, not through section 7's
 # image-by-image DataLoader: these times are not train_ddp.py's.
-arms_launches = {"arms_128": launch_arms("arms_128", 64)}  # Appendix A reads their output
-arms_launches["arms_big"] = launch_arms("arms_big", big_batch)
-small, large = 128, 2 * big_batch  # the two effective batches (2,048 in full mode)
+arms_launches = {"arms_128": launch_arms("arms_128", 64)}  # 64 images per process
+small = 128  # the effective batch: 2 processes x 64 images
 # effective batch -> arm -> its figures: each counted round's epoch seconds, its loading's
 # and the rest's, their medians, and the rest as the median epoch minus the median loading
-launches = {small: read_arms(work_folder / "arms_128"), large: read_arms(work_folder / "arms_big")}
-# effective batch -> arm -> its rounds against the baseline: each round's speed-up (the
-# baseline's epoch over the arm's), judged as printed, their median and the verdict
-# (Appendix A prints them)
-against_one = {
-    batch: {
-        arm: arm_speed_ups(figures, arm, ONE_THREAD, digits=SPEED_UP_DIGITS)
-        for arm in (TWO_THREADS, TWO_PROCESSES)
-    }
-    for batch, figures in launches.items()
-}
-# effective batch -> 2 processes' rounds against 1 process on 2 threads: both use 2 CPUs
-against_two = {
-    batch: arm_speed_ups(figures, TWO_PROCESSES, TWO_THREADS, digits=SPEED_UP_DIGITS)
-    for batch, figures in launches.items()
-}
+launches = {small: read_arms(work_folder / "arms_128")}  # Appendix A adds a second batch
 
 # %%
 from course_utils.scaling import arms_table, shown_parts
 
 # Each arm's medians over the rounds: its epoch, the range of its rounds' epochs, loading
 # its batches (for 2 processes, rank 0's, as its epoch), the rest of the epoch, and its
-# validation accuracy after the rounds' 6 epochs (not comparable with section 7's, after 4
-# epochs through a DataLoader; at 2,048, 16 times fewer steps an epoch with 128's rate,
-# untuned: compare the accuracies only within a batch size).
-for batch, figures in launches.items():
-    print(arms_table(figures, f"effective batch {batch}, seconds per epoch on {machine}"))
-# The rest of the epoch at 128 (the steps, the exchange and any wait for the other process)
-# for 1 process on 1 thread and for 2 processes, each stepping on half of every batch's
-# images: as the figure labels it, the median epoch minus the median loading, each to 3
-# decimals, so the parts add up.
+# validation accuracy after the rounds' 6 epochs (not comparable with section 7's).
+print(arms_table(launches[small], f"effective batch {small}, seconds per epoch on {machine}"))
+# The rest of the epoch (the steps, the exchange and any wait for the other process) as the
+# figure labels it: the median epoch minus the median loading, each to 3 decimals.
 for arm in (ONE_THREAD, TWO_PROCESSES):
     shown = shown_parts(launches[small][arm])[2]
     print(f"{arm} at {small}, seconds of the rest: {shown:.3f}")
-# The fair comparison, the two ways to use both CPUs: 2 processes' speed-up over 1 process
-# on 2 threads, the median of the rounds', and its verdict (a winner only when every
-# counted round agrees; Appendix A: which rounds count as tied).
-for batch in launches:
-    fair = against_two[batch]
-    print(f"2 processes against 1 process on 2 threads at {batch}, median: {fair.median:.2f}")
-    print(f"2 processes against 1 process on 2 threads at {batch}, verdict: {fair.verdict}")
-both_cpus = against_two[small]  # the headline, at 128
+# The fair comparison, the two ways to use both CPUs: in each round, 1 process on 2 threads'
+# epoch over 2 processes' (below 1: 2 processes were slower), the median of the rounds',
+# and the verdict (a winner only when every round agrees; Appendix A: which count as tied).
+both_cpus = arm_speed_ups(launches[small], TWO_PROCESSES, TWO_THREADS, digits=SPEED_UP_DIGITS)
+print(f"2 processes against 1 process on 2 threads at {small}, median: {both_cpus.median:.2f}")
+print(f"2 processes against 1 process on 2 threads at {small}, verdict: {both_cpus.verdict}")
 plainly = {
     "slower in every round": "a second thread beat a second process",
     "faster in every round": "a second process beat a second thread",
@@ -567,40 +543,33 @@ record_result(
 from course_utils.plotting import plot_epoch_parts
 
 # Each bar: an arm's median epoch, split into its loading and the rest (the steps, the
-# exchange and any wait for the other process); a dot per round. One x scale for both.
+# exchange and any wait for the other process); a dot per round.
+part_labels = ("loading the batches (median)", "the rest of the median epoch", "one round's epoch")
 plot_epoch_parts(
-    {
-        f"effective batch {batch:,}, {train_size:,} images an epoch": figures
-        for batch, figures in launches.items()
-    },
+    {f"effective batch {small:,}, {train_size:,} images an epoch": launches[small]},
     machine,
-    labels=("loading the batches (median)", "the rest of the median epoch", "one round's epoch"),
-    one_scale=True,
+    labels=part_labels,
 )
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
-# speed at an effective batch of 128 and
-# 0.66<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-# 2,048 (**slower in every
-# round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). On
-# these 2 CPUs, at 128,
-# **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->;
-# Appendix A sets both arms against `1 process, 1 thread` and checks that 1 process and 2
-# trained the same model.
+# 0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# speed (**slower in every
+# round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->). The
+# bottom line, on these 2 CPUs at this batch size:
+# **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->.
+# Appendix A repeats the launch at an effective batch of 2,048 and checks that 1 process
+# and 2 trained the same model.
 #
-# **The step, in two parts.** The rest of a 2-process epoch (the figure's "the rest of the
-# median epoch") holds its steps, each on half the images, the exchange of the gradients
-# and any wait for the other process: at 128 it took
-# 0.744 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.242 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
-# `1 process, 1 thread`, stepping on all the images. The 2 processes' extra rest includes
-# the exchange, the waits for the other process and any cost of the 2 processes sharing 2
-# CPUs; this lesson does not separate them. `comm_cost.py` times the bare
-# all-reduce and the step without it at B = 64 and B = 1,024 images per process (effective
-# batches of 128 and 2,048), with random inputs, no loading and 1 thread per process, each
-# the median over many repeats of the slower process (Appendix A: the full table).
+# **Where the time went.** The rest of the epoch after loading (the figure's blue part: the
+# steps, the exchange of the gradients and any wait for the other process) took the 2
+# processes, each stepping on half the images,
+# 0.815 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.265 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
+# `1 process, 1 thread`. `comm_cost.py` times one step's parts at 64 images per process
+# (random inputs, no loading, 1 thread per process, medians over many repeats): rank 0's
+# step on 128 images and on 64 while rank 1 waits, then, with both processes at work, the
+# bare all-reduce and DDP's step against the step without it.
 
 # %%
 from course_utils.scaling import read_comm_cost
@@ -614,39 +583,35 @@ comm_cost = run_torchrun(
     sample_memory=False,  # nothing else on the CPUs while it times
 )
 cost = read_comm_cost(comm_cost.output)  # every rank's printed lines, read back
-ms = cost.together  # B -> part -> ms, each the median over the repeats
+ms = cost.together  # B images per process -> part -> ms, each the median over the repeats
 print(f"{machine}, 1 thread per process; ms, the median over the repeats")
-share = {}  # B -> the all-reduce's time over the step's, both with the 2 processes at work
-for size in (64, 1024):
-    exchange, step = ms[size]["all_reduce"], ms[size]["step"]
-    share[size] = exchange / step
-    print(f"{size} images per process, ms of the bare all-reduce: {exchange:.3f}")
-    print(f"{size} images per process, ms of the step without communication: {step:.3f}")
-    print(f"{size} images per process, the all-reduce over the step: {share[size]:.2f}")
-for part, name in (("all_reduce", "the bare all-reduce"), ("step", "the step")):
-    growth = ms[1024][part] / ms[64][part]
-    print(f"{name}, times longer at 1024 images per process than at 64: {growth:.2f}")
-trend = "smaller" if share[1024] < share[64] else "larger" if share[1024] > share[64] else "equal"
-print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend}")
+# Rank 0 alone, rank 1 waiting at a barrier, as one process would run.
+print(f"rank 0 alone, ms of a step on 128 images: {ms[64]['double']:.3f}")
+print(f"rank 0 alone, ms of a step on 64 images: {ms[64]['alone']:.3f}")
+halving_saved = ms[64]["double"] - ms[64]["alone"]
+print(f"halving 128 images to 64, ms saved (rank 0 alone): {halving_saved:.3f}")
+# Both processes at work, 64 images each.
+print(f"64 images per process, ms of the bare all-reduce: {ms[64]['all_reduce']:.3f}")
+print(f"64 images per process, ms of the step without communication: {ms[64]['step']:.3f}")
+ddp_added = ms[64]["ddp"] - ms[64]["step"]  # DDP's step minus the same step without DDP
+print(f"64 images per process, ms DDP adds to a step: {ddp_added:.3f}")
+more = "more" if ddp_added > halving_saved else "no more"
+print(f"what DDP added to a step, against what halving saved: {more}")
 
 # %% [markdown]
-# Sixteen times the images made the step
-# 3.45<!-- output: the step, times longer at 1024 images per process than at 64 --> times
-# longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
-# values at any batch size,
-# 1.11<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
-# times. The bare all-reduce took as long as
-# 0.84<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
-# images per process and
-# 0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
-# (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
-# the bare all-reduce's share of a step fell. Yet at 2,048 the 2 processes' rest of the
-# epoch was still the
-# **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> against
-# `1 process, 1 thread`'s, and their loading the
-# **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading -->
-# (Appendix A prints both, with the speed-up they came to). Appendix A times DDP's own step
-# the same way.
+# On one process, a step on 128 images took
+# 0.602 ms<!-- output: rank 0 alone, ms of a step on 128 images --> and one on 64 took
+# 0.562 ms<!-- output: rank 0 alone, ms of a step on 64 images -->: halving saved
+# 0.040 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->. With both
+# processes at work, the bare all-reduce took
+# 0.479 ms<!-- output: 64 images per process, ms of the bare all-reduce -->, and DDP's step
+# added
+# 1.283 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step
+# without it (the exchange, the waits for the other process and DDP's own work, not
+# separated here). The halving was timed on one process and the exchange with both, so the
+# pair is a rough guide: communication and waiting added
+# **more**<!-- says: what DDP added to a step, against what halving saved --> than halving
+# the step saved.
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -703,13 +668,9 @@ del test_set, test_guesses
 # `SyncBatchNorm` (`nn.SyncBatchNorm.convert_sync_batchnorm` swaps it in) makes each
 # process normalise with the whole batch's (PyTorch's
 # docs<!-- source: https://pytorch.org/docs/stable/generated/torch.nn.SyncBatchNorm.html -->):
-# it combines every process's per-channel mean, variance and count. `batch_norm.py`
-# compares the pixel mean of each process's 32-image shard with the whole batch's, does
-# the equivalent of `SyncBatchNorm` by hand on the CPU (it all-reduces each channel's sums,
-# sums of squares and counts, after a small convolution), compares each shard's channel
-# means with the whole batch's, and compares the result with `BatchNorm2d` on the whole
-# batch in one process; last, it tries `SyncBatchNorm` itself, which this PyTorch refuses
-# on the CPU (Appendix E: the script, step by step):
+# it combines every process's per-channel mean, variance and count. `batch_norm.py` does
+# that by hand on the CPU, where this PyTorch refuses `SyncBatchNorm`, and compares the
+# result with `BatchNorm2d` on the whole batch (Appendix E: the script, step by step):
 
 # %%
 batch_norm = run_torchrun(
@@ -718,8 +679,8 @@ batch_norm = run_torchrun(
 print(batch_norm.output)
 
 # %% [markdown]
-# The first lines are about the shards' inputs: the mean of every pixel of each 32-image
-# shard, and of the whole batch. The shards hold different images, so the convolution's
+# The first lines give the pixel mean of each 32-image shard and of the whole batch. The
+# shards hold different images, so the convolution's
 # outputs on them differ, and so do the statistics batch norm takes from those outputs,
 # each channel's mean and variance: rank 0's channel means were up to
 # 2.1e-02<!-- output: [rank 0] my shard's channel means against the whole batch's, largest gap -->
@@ -787,25 +748,20 @@ print(fsdp.output)
 #   also matched DDP, which averages inside `backward`.
 # - Section 6: `DistributedSampler` gives each process its own shard. `set_epoch`
 #   reshuffles it every epoch (exercise 2).
-# - Section 7: `train_ddp.py`, launched in 2 processes by `run_torchrun` (on Linux with CPU
-#   workers it forks them, where a typed `torchrun` starts each as a fresh Python: Appendix
-#   D), reached
+# - Section 7: `train_ddp.py`, launched in 2 processes by `run_torchrun`, reached
 #   95.87%<!-- output: validation accuracy after the last epoch --> validation accuracy
 #   after the last epoch, the processes' weights
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
-# - Section 8: over whole epochs, round by round, 2 processes ran at
-#   0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
-#   speed of 1 process on 2 threads (the same 2 CPUs) at an effective batch of 128
-#   (**slower in every
-#   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->) and
-#   0.66<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times at
-#   2,048 (**slower in every
-#   round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). The
-#   bare all-reduce of the gradients took as long as
-#   0.84<!-- output: 64 images per process, the all-reduce over the step --> of a
-#   step at 64 images per process, and
-#   0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024.
+# - Section 8: over whole epochs at an effective batch of 128, 2 processes ran at
+#   0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+#   speed of 1 process on 2 threads, on the same 2 CPUs (**slower in every
+#   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->).
+#   Halving a step's images saved
+#   0.040 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->; DDP's step
+#   added
+#   1.283 ms<!-- output: 64 images per process, ms DDP adds to a step --> (the exchange, its
+#   waits and DDP's own work).
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 10 (its GPU and multi-machine parts not run here): the scripts join with
@@ -1002,42 +958,36 @@ check_exercise("Q2", answer_q2=answer_q2)
 # %% [markdown]
 # **Question 3.** In section 8, at an effective batch of 128 (64 images per process), 2
 # processes took longer per epoch than 1 process on 1 thread (section 8's table gives
-# their epochs; Appendix A, round by round). Which explanation do the lesson's measurements
-# support?
+# their epochs). Which explanation do section 8's measurements support?
 #
 # - (a) Under DDP each process computes the gradient of all 128 images of the effective
 #   batch.
 # - (b) gloo is slow: NCCL would make the same CPU processes faster.
 # - (c) 2 processes go through twice as many images per epoch as one.
-# - (d) At this batch size the exchange of the gradients, with the waits that go with it,
-#   cost more time than halving each process's images saved, so splitting each step over 2
-#   processes cost more than it saved.
+# - (d) At this batch size, communication and waiting added more to each step than halving
+#   each process's images saved.
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 8's two rests at 128, then Appendix A's `DDP's addition over the step`
+# Hint: section 8, comm_cost.py's lines: what halving saved against what DDP added
 answer_q3 = "d"
 ### END SOLUTION
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Two comparisons timed under the same conditions show it. Over whole epochs at
-# 128, the rest of the epoch (the steps, the exchange and any wait for the other process)
-# took the 2 processes
-# 0.744 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.242 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
-# 1 thread (section 8, under its table). And DDP's step, timed like the step without it
-# with both processes at work (Appendix A, rows 1 to 7), added
-# 2.32<!-- output: 64 images per process, DDP's addition over the step --> times that
-# step's own time at 64 images per process. Both extras, the longer rest and DDP's
-# addition, also include the waits for the other process and any cost of the 2 processes
-# sharing 2 CPUs, which the lesson does not separate from the exchange. As a rough guide
-# only, since the two were timed under different conditions (rank 0 alone, and both
-# processes at work), halving a step's 128 images to 64 saved
-# 0.029 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) --> (Appendix A)
-# against
-# 0.466 ms<!-- output: 64 images per process, ms of the bare all-reduce --> for the bare
-# all-reduce (section 8). (a) is wrong: each process computed only its own 64
+# **(d).** Section 8 printed both sides at 64 images per process. Halving a step's images
+# from 128 to 64 saved
+# 0.040 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) --> on one
+# process; with both processes at work, DDP's step added
+# 1.283 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
+# it: communication and waiting added
+# **more**<!-- says: what DDP added to a step, against what halving saved --> than halving
+# saved. The two were timed under different conditions, so the pair is a rough guide; over
+# whole epochs, the rest after loading (the steps, the exchange and any wait) took the 2
+# processes
+# 0.815 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.265 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 1 thread, stepping on all the images. (a) is wrong: each process computed only its own 64
 # images of every step; so is (c): the shards split each epoch's images between the
 # processes. (b) cannot be: NCCL carries only GPU tensors (PyTorch's distributed
 # documentation<!-- source: https://pytorch.org/docs/stable/distributed.html -->), so it
@@ -1111,12 +1061,54 @@ check_exercise("Q5", answer_q5=answer_q5)
 # %% [markdown]
 # ## Appendix A: section 8 in full
 #
+# This appendix extends section 8: the same three arms at a larger effective batch, the
+# rounds one by one, two checks on the launches, and `comm_cost.py`'s full table.
+#
+# **An effective batch of 2,048.** The same launch with 1,024 images per process: 16 times
+# the images in a step and 16 times fewer steps in an epoch, at 128's learning rate of 0.2,
+# untuned (Appendix D). Compare its validation accuracies only with each other, not with
+# 128's.
+
+# %%
+big_batch = full_or_smoke(full=1024, smoke=256)  # images per process
+arms_launches["arms_big"] = launch_arms("arms_big", big_batch)
+large = 2 * big_batch  # the effective batch (2,048 in full mode)
+launches[large] = read_arms(work_folder / "arms_big")
+print(arms_table(launches[large], f"effective batch {large}, seconds per epoch on {machine}"))
+# The fair comparison, as section 8's at 128: 2 processes against 1 process on 2 threads.
+at_large = arm_speed_ups(launches[large], TWO_PROCESSES, TWO_THREADS, digits=SPEED_UP_DIGITS)
+print(f"2 processes against 1 process on 2 threads at {large}, median: {at_large.median:.2f}")
+print(f"2 processes against 1 process on 2 threads at {large}, verdict: {at_large.verdict}")
+
+# %%
+# Section 8's figure at 2,048, on its own scale of seconds: do not read it against 128's.
+plot_epoch_parts(
+    {f"effective batch {large:,}, {train_size:,} images an epoch": launches[large]},
+    machine,
+    labels=part_labels,
+)
+
+# %% [markdown]
+# Against `1 process, 2 threads`, 2 processes ran at
+# 0.84<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times its
+# speed at 2,048 (**slower in every
+# round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->).
+#
 # **The epochs, round by round.** An arm's speed-up in a round is the baseline's epoch over
 # its own (above 1: faster). The median is of the rounds' speed-ups, so not quite the ratio
-# of section 8's median epochs. The verdict names a winner only when every round agrees; a
+# of the tables' median epochs. The verdict names a winner only when every round agrees; a
 # round printed from 0.91 to 1.10 counts as tied.
 
 # %%
+# effective batch -> arm -> its rounds against the baseline: each round's speed-up (the
+# baseline's epoch over the arm's), judged as printed, their median and the verdict
+against_one = {
+    batch: {
+        arm: arm_speed_ups(figures, arm, ONE_THREAD, digits=SPEED_UP_DIGITS)
+        for arm in (TWO_THREADS, TWO_PROCESSES)
+    }
+    for batch, figures in launches.items()
+}
 counted = len(launches[small][ONE_THREAD]["epochs"])
 print(f"rounds counted: {counted}")
 print(f"seconds per epoch on {machine}; speed-up: the baseline's epoch over the arm's")
@@ -1154,21 +1146,20 @@ for batch, figures in launches.items():
 # 0.45<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 0.99<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**no clear winner: 0 faster, 4 tied, 1
-# slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
+# 1.19<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
 #
 # Each process loads half of every batch's images; rank 0's loading (timed on the same clock
 # as its epoch) took
-# 0.73<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# 0.71<!-- output: 2 processes' loading over 1 process's at 128 --> of
 # `1 process, 1 thread`'s at 128 and
-# 0.54<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
+# 0.47<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
 # and **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
-# 2,048. So in section 8's figure, at 2,048, the 2 processes' loading is the
+# 2,048. So in the figure above, at 2,048, the 2 processes' loading is the
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> and
 # their rest the longer, and the two together gave the median speed-up of
-# 0.99<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> above.
+# 1.19<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> above.
 #
 # **The same model.** After the rounds, `compare_arms.py` compared the weights of
 # `1 process, 1 thread` and `2 processes, 1 thread each`:
@@ -1225,44 +1216,64 @@ from course_utils.scaling import comm_cost_table
 
 title = f"{machine}, 1 thread per process; rows 1-7: both processes at work"
 print(comm_cost_table(cost, title))
-for size in (64, 1024):  # DDP's step minus the same step without DDP
-    added = ms[size]["ddp"] - ms[size]["step"]
-    print(f"{size} images per process, ms DDP adds to a step: {added:.3f}")
-    over_step = added / ms[size]["step"]
+for size in (64, 1024):  # DDP's step minus the same step without DDP, over that step
+    over_step = (ms[size]["ddp"] - ms[size]["step"]) / ms[size]["step"]
     print(f"{size} images per process, DDP's addition over the step: {over_step:.2f}")
 over_bare = (ms[64]["ddp"] - ms[64]["step"]) / ms[64]["all_reduce"]  # section 8's all-reduce
 print(f"64 images per process, DDP's addition over the bare all-reduce: {over_bare:.2f}")
 
+# %% [markdown]
+# DDP's step, timed as rows 1 to 7 (both processes at work), added
+# 2.18<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# without it at 64 images per process (and
+# 2.68<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
+# section 8's bare all-reduce) and
+# 0.55<!-- output: 1024 images per process, DDP's addition over the step --> times at
+# 1,024. It is the exchange, the waits for the other process and the wrapper together, which
+# the table's indented rows split.
+#
+# **From 64 to 1,024 images per process.** The table's two columns: how the step and the
+# bare all-reduce grew with 16 times the images, and what halving one process's work saved
+# at each (rank 0 alone) against the bare all-reduce (both processes at work).
+
 # %%
-# What halving the work saves one process, from the table's last two rows (rank 0 alone,
-# timed alike): its step on 2B images minus its step on B, then over the bare all-reduce.
+share = {}  # B -> the all-reduce's time over the step's, both with the 2 processes at work
 for size in (64, 1024):
-    saved = ms[size]["double"] - ms[size]["alone"]
-    print(f"halving {2 * size} images to {size}, ms saved (rank 0 alone): {saved:.3f}")
-    over_exchange = saved / ms[size]["all_reduce"]
+    share[size] = ms[size]["all_reduce"] / ms[size]["step"]
+    print(f"{size} images per process, the all-reduce over the step: {share[size]:.2f}")
+for part, name in (("all_reduce", "the bare all-reduce"), ("step", "the step")):
+    growth = ms[1024][part] / ms[64][part]
+    print(f"{name}, times longer at 1024 images per process than at 64: {growth:.2f}")
+trend = "smaller" if share[1024] < share[64] else "larger" if share[1024] > share[64] else "equal"
+print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend}")
+# What halving the work saves one process at 1,024 (section 8 printed it at 64), from the
+# table's last two rows: its step on 2B images minus its step on B.
+print(f"1024 images per process, ms of the bare all-reduce: {ms[1024]['all_reduce']:.3f}")
+saved = ms[1024]["double"] - ms[1024]["alone"]
+print(f"halving 2048 images to 1024, ms saved (rank 0 alone): {saved:.3f}")
+for size in (64, 1024):  # each saving over the bare all-reduce at the same B
+    over_exchange = (ms[size]["double"] - ms[size]["alone"]) / ms[size]["all_reduce"]
     print(
         f"halving {2 * size} images to {size}, saving over the bare all-reduce: {over_exchange:.2f}"
     )
 
 # %% [markdown]
-# **What halving saves.** Halving one process's work saved
-# 0.029 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) --> at the small
-# batch (128 images to 64) and
-# 1.448 ms<!-- output: halving 2048 images to 1024, ms saved (rank 0 alone) --> at the
-# large one (2,048 to 1,024), against
-# 0.466 ms<!-- output: 64 images per process, ms of the bare all-reduce --> and
-# 0.515 ms<!-- output: 1024 images per process, ms of the bare all-reduce --> for the bare
-# exchange (an all-reduce needs both processes, so it was timed with both at work): timed
-# under different conditions, the two are only a rough guide to each other.
-#
-# DDP's step, timed as rows 1 to 7 (both processes at work), added
-# 2.32<!-- output: 64 images per process, DDP's addition over the step --> times the step
-# without it at 64 images per process (and
-# 2.77<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
-# section 8's bare all-reduce) and
-# 0.81<!-- output: 1024 images per process, DDP's addition over the step --> times at
-# 1,024. It is the exchange, the waits for the other process and the wrapper together, which
-# the table's indented rows split. `comm_cost.py`, which timed them:
+# Sixteen times the images made the step
+# 3.27<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
+# values at any batch size,
+# 1.15<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# times. The bare all-reduce took as long as
+# 0.81<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# images per process and
+# 0.29<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
+# the bare all-reduce's share of a step fell. Halving one process's work at 1,024 (2,048
+# images to 1,024) saved
+# 1.159 ms<!-- output: halving 2048 images to 1024, ms saved (rank 0 alone) -->, against
+# 0.550 ms<!-- output: 1024 images per process, ms of the bare all-reduce --> for the bare
+# all-reduce; as in section 8, timed under different conditions, the two are only a rough
+# guide to each other. `comm_cost.py`, which timed them:
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")
@@ -1352,7 +1363,7 @@ except ValueError as error:
 # proportion (k times the batch, k times the rate), warming up over a few epochs for very
 # large batches (Goyal et al. trained a ResNet-50 on ImageNet this way, with batches of
 # 8,192<!-- source: https://arxiv.org/abs/1706.02677 --> images). Section 7 trains at
-# 128; section 8's runs at 2,048 keep the rate of 0.2 and are timed, not tuned: this
+# 128; Appendix A's runs at 2,048 keep the rate of 0.2 and are timed, not tuned: this
 # lesson does not test the rule.
 #
 # **The script.** Section 7's `train_ddp.py`, in full:
@@ -1378,11 +1389,12 @@ print(f"intra-op threads in this notebook's process: {torch.get_num_threads()}")
 # ran 2<!-- output: intra-op threads in this notebook's process --> intra-op threads
 # (with the variable unset, PyTorch picks the number itself).
 #
-# **How the workers start.** As section 3 says, `run_torchrun` runs torchrun's own launcher
-# module, with one difference: on Linux it starts CPU workers by forking a Python that has
-# already imported PyTorch, where a typed `torchrun` starts each worker as a fresh Python
-# (`FORK_WORKERS` in `course_utils/distributed.py`). The timings of section 8 and Appendix A
-# come from these launches, not from a typed `torchrun` in a terminal.
+# **How the workers start.** Section 3's `run_torchrun` runs torchrun's own launcher
+# module (from `torch.distributed.run`), with one difference: on Linux, with CPU workers, it
+# forks them from a Python that has already imported PyTorch, where a typed `torchrun`
+# starts each worker as a fresh Python (`FORK_WORKERS` in `course_utils/distributed.py`).
+# The timings of section 8 and Appendix A come from these launches, not from a typed
+# `torchrun` in a terminal.
 
 # %% [markdown]
 # ## Appendix E: section 10 in more detail

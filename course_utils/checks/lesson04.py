@@ -1009,17 +1009,17 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q4": concept_question(
         "answer_q4",
-        hint="section 7's compiling cost, its payback line, and its drop_last=True",
+        hint="section 7's compiling cost and verdict, and its drop_last=True",
         right="a",
         why=(
-            "compiling costs time once (section 7 prints the cost, and whether and when it is "
-            "won back); each later epoch with batches of that shape may then save some, so "
-            "it pays only for a training longer than that payback."
+            "compiling costs time once (section 7 prints the cost; Appendix C, whether and when "
+            "it is won back); each later epoch with batches of that shape may then save some, "
+            "so it pays only for a training longer than that payback."
         ),
         misconceptions={
             "b": (
                 "The first compiled epoch also paid for the compiling: it took far longer "
-                "than the eager first epoch (section 7's compiling-cost lines), and its "
+                "than the eager first epoch (section 7's compiling-cost line), and Appendix C's "
                 "payback line says after how many epochs of savings, if any, it is won back."
             ),
             "c": (

@@ -420,28 +420,24 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q3": concept_question(
         "answer_q3",
-        hint="section 8's two rests at 128, then Appendix A's `DDP's addition over the step`",
+        hint="section 8, comm_cost.py's lines: what halving saved against what DDP added",
         right="d",
         why=(
-            "section 8 printed, over whole epochs at 128, the seconds of the rest of the "
-            "epoch (the steps, the exchange and any wait for the other process) for 1 process "
-            "on 1 thread and for 2 processes, and Appendix A printed DDP's addition over the "
-            "step without it, both steps timed with both processes at work. In the worked run "
-            "the 2 processes' rest was the longer, and at 64 images per process DDP added more "
-            "than the step's own time; both extras also include the waits and any cost of the "
-            "2 processes sharing 2 CPUs, which the lesson does not separate from the exchange. "
-            "What halving one process's step from 128 images to 64 saves (rank 0 alone), "
-            "against the bare all-reduce (both processes at work), is only a rough guide, "
-            "since the two were timed under different conditions."
+            "section 8 printed both sides at 64 images per process: what halving one "
+            "process's step from 128 images to 64 saved (rank 0 alone), and what DDP's step "
+            "added to the step without it (both processes at work), the exchange with its "
+            "waits and DDP's own work. In the worked run DDP added far more than halving "
+            "saved; timed under different conditions, the pair is a rough guide, and over "
+            "whole epochs the 2 processes' rest of the epoch after loading was the longer too."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 5: rank 0 "
             "on images 0 to 31 of the batch, rank 1 on 32 to 63); DDP then averages the "
             "gradients, it does not recompute them on the whole effective batch.",
             "b": "NCCL carries only GPU tensors, so it cannot run on CPU processes at all. "
-            "What Appendix A's table splits into its parts, the time DDP adds to each step, "
-            "is the cost of the exchange and the bookkeeping around it, which any backend "
-            "pays between processes.",
+            "What section 8 measured, the time DDP adds to each step, is the cost of the "
+            "exchange and the waits and bookkeeping around it, which any backend pays "
+            "between processes.",
             "c": "DistributedSampler splits the data: with 2 processes each takes its own "
             "half of the training images per epoch (section 6's shards), so together they "
             "see each image once per epoch, as one process does.",
