@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 83 s with a peak memory of 1181 MB. The course's
+# > 2 threads); the whole lesson ran in 85 s with a peak memory of 1189 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -238,8 +238,8 @@ for (kind, size), times in timed.items():  # one line a size
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at a median
-# **168.9 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second, a 64 x 64 product at only **46.1
+# **155.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second, a 64 x 64 product at only **45.0
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. In brackets:
 # the slowest and fastest of the 5 repeats; the lesson reads the median.
 #
@@ -247,10 +247,10 @@ for (kind, size), times in timed.items():  # one line a size
 # the device to start one kernel. With a GPU, look for its 64 x 64 rate to lag its
 # 2048 x 2048 rate further than the CPU's does.
 #
-# So on a GPU, look for little gain in two cases: **tiny models**, whose products cannot
-# fill it, and **starved GPUs**, which wait for the CPU to prepare each batch. Section 6
-# shows a loop on this CPU that waits for its batches. With a GPU, it also times a tiny
-# model against a wide one.
+# So on a GPU, look for little gain in two cases: **tiny models**, whose products may be
+# too small to fill it (look for the lag above), and **starved GPUs**, which wait for the
+# CPU to prepare each batch. Section 6 shows a loop on this CPU that waits for its
+# batches. With a GPU, it also times a tiny model against a wide one.
 
 # %% [markdown]
 # ## 3. Moving data: `.to`, `pin_memory` and `non_blocking`
@@ -343,7 +343,7 @@ print(len(train_dataset), len(val_dataset))
 #    documentation<!-- source: https://pytorch.org/docs/stable/optim.html --> asks;
 # 2. each batch moves just before use;
 # 3. each loss stays on the device: a `loss.item()` each step would wait for the GPU's
-#    queue every step (section 2's simulated GPU showed what that costs).
+#    queue every step (section 2's simulated GPU acted out what that costs).
 #
 # One epoch of the 32-unit model on the first 10,240 training images:
 
@@ -491,12 +491,12 @@ print(
 #   MNIST hands over as a PIL image<!-- source: torchvision's MNIST documentation -->,
 #   transforms it (`ToTensor`, `Normalize`) and collates 128 into a batch, every epoch, in
 #   the notebook's process (`num_workers=0`);
-# - **(c) ready tensors**: the same `DataLoader`, over the images transformed once, into
+# - **(b) ready tensors**: the same `DataLoader`, over the images transformed once, into
 #   one tensor;
-# - **(b) the whole dataset on the device**: that tensor, with each batch gathered from it
+# - **(c) the whole dataset on the device**: that tensor, with each batch gathered from it
 #   in one indexing, and no `DataLoader`.
 #
-# (b) is the goal; (c) is the step between. All three draw the same batches in the same
+# (c) is the goal; (b) is the step between. All three draw the same batches in the same
 # order each epoch, so they should train the same weights (checked after the table).
 #
 # > **How we time.** An epoch's time is `fit`'s `train_seconds`, training only. We drop
@@ -532,12 +532,11 @@ class TimedBatches:
 
 # %% [markdown]
 # **(a)** trains through `TimedBatches` and `fit`. Its `DataLoader` takes each epoch's order
-# from `SeededShuffle`, a *sampler*, which draws the order that (b)'s loader draws (why not
-# `shuffle=True`: Appendix B). The epoch times that `fit` prints include the evaluation,
-# which (a) runs through another loader than (c) and (b): the table compares training alone.
+# from `SeededShuffle`, a *sampler*, which draws the order that (c)'s loader draws (why not
+# `shuffle=True`: Appendix B).
 
 # %%
-# SeededShuffle: a sampler drawing each epoch's order with torch.randperm, as (b)'s loader does
+# SeededShuffle: a sampler drawing each epoch's order with torch.randperm, as (c)'s loader does
 from course_utils import SeededShuffle
 
 shuffle_seed = 0  # the same seed for every pipeline
@@ -567,7 +566,7 @@ classic_model = to_device(MLP(28 * 28, [32], 10), device)
 classic_history = fit(num_epochs, 0.2, classic_model, classic_train, fit_val)
 
 # %% [markdown]
-# **(c).** `dataset_to_tensors` fetches each transformed image once and stacks them into
+# **(b).** `dataset_to_tensors` fetches each transformed image once and stacks them into
 # one tensor of images and one of labels. The cell times it and checks it by hand:
 
 # %%
@@ -591,21 +590,21 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once, on this CPU, in
-# **3.66 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
-# (c) puts them behind (a)'s `DataLoader`, sampler and batch order. (c) and (b) evaluate
+# **3.71 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# (b) puts them behind (a)'s `DataLoader`, sampler and batch order. (b) and (c) evaluate
 # on the validation images, converted the same way:
 
 # %%
 from course_utils import DeviceTensorLoader
 
-b_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=device)
-c_train = classic_loader(TensorDataset(train_images, train_labels))
+c_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=device)
+b_train = classic_loader(TensorDataset(train_images, train_labels))
 seed_everything(0)
-c_model = to_device(MLP(28 * 28, [32], 10), device)
-c_history = fit(num_epochs, 0.2, c_model, c_train, b_val)
+b_model = to_device(MLP(28 * 28, [32], 10), device)
+b_history = fit(num_epochs, 0.2, b_model, b_train, c_val)
 
 # %% [markdown]
-# **(b)** gathers each batch out of the same tensors. Each epoch, `DeviceTensorLoader`
+# **(c)** gathers each batch out of the same tensors. Each epoch, `DeviceTensorLoader`
 # shuffles an index and takes those rows (`images[index]`): no per-image Python code.
 # `slices` does the same as a generator, checked against it:
 
@@ -636,8 +635,8 @@ del sliced, its_batches
 
 
 # %%
-def pipeline_b(on: torch.device) -> DeviceTensorLoader:
-    """Pipeline (b)'s training batches on the device `on`, in (a)'s order."""
+def pipeline_c(on: torch.device) -> DeviceTensorLoader:
+    """Pipeline (c)'s training batches on the device `on`, in (a)'s order."""
     return DeviceTensorLoader(
         train_images,
         train_labels,
@@ -651,18 +650,22 @@ def pipeline_b(on: torch.device) -> DeviceTensorLoader:
 synchronize(device)
 start = time.perf_counter()
 # One timed copy to the device (none on a CPU).
-b_train = TimedBatches(pipeline_b(device), device)
+c_train = TimedBatches(pipeline_c(device), device)
 synchronize(device)
 copy_seconds = time.perf_counter() - start
 
 seed_everything(0)
-b_model = to_device(MLP(28 * 28, [32], 10), device)
-b_history = fit(num_epochs, 0.2, b_model, b_train, b_val)
+c_model = to_device(MLP(28 * 28, [32], 10), device)
+c_history = fit(num_epochs, 0.2, c_model, c_train, c_val)
 
 # %% [markdown]
 # The table splits each pipeline's median later epoch into its wait for batches and the
 # rest: the forward, backward, the optimizer's step and Python's work (Appendix B reads
 # the rest). Look for the wait to be most of (a)'s epoch.
+#
+# The table's seconds are not those in brackets on `fit`'s epoch lines above: `fit`
+# prints each epoch's time with its evaluation included, and the table reads
+# `train_seconds`, the training alone.
 
 # %%
 # later_epochs: the later epochs' median, fastest and slowest; parts: a pipeline's bar, its
@@ -670,53 +673,51 @@ b_history = fit(num_epochs, 0.2, b_model, b_train, b_val)
 # waiting + rest = epoch
 from course_utils.epoch_times import later_epochs, parts, rounded_parts
 
-a_name, c_name = "(a) classic pipeline", "(c) ready tensors"  # the bars' names
-b_name = f"(b) dataset on {device.type}"
+a_name, b_name = "(a) classic pipeline", "(b) ready tensors"  # the bars' names
+c_name = f"(c) dataset on {device.type}"
 classic_times = [epoch["train_seconds"] for epoch in classic_history]
-c_times = [epoch["train_seconds"] for epoch in c_history]
 b_times = [epoch["train_seconds"] for epoch in b_history]
+c_times = [epoch["train_seconds"] for epoch in c_history]
 bars = {  # the ladder, top to bottom
     a_name: parts(classic_times, classic_train.waits),
-    c_name: parts(c_times, c_train.waits),
     b_name: parts(b_times, b_train.waits),
+    c_name: parts(c_times, c_train.waits),
 }
-print(f"{'pipeline':<26} | epoch s | waiting s | rest s")
 for name, bar in bars.items():  # the seconds as the figure labels them: rounded_parts
     epoch, waited, rest = rounded_parts(statistics.median(bar["epochs"]), bar["loader"])
-    print(f"{name:<26} | {epoch:7.3f} | {waited:9.3f} | {rest:6.3f}")
-for name, bar in bars.items():
-    print(f"{name}, median of the later epochs (s): {statistics.median(bar['epochs']):.2f}")
-    waited = bar["loader"]
-    print(f"{name[:3]}, waiting for its batches, median of the later epochs (s): {waited:.3f}")
-classic_seconds, b_seconds = later_epochs(classic_times)[0], later_epochs(b_times)[0]
-speedup = classic_seconds / b_seconds
-b_accuracy = b_history[-1]["val_acc"]
+    letter = name[:3]  # "(a)", "(b)" or "(c)"
+    print(f"{name}, median of the later epochs (s): {epoch:.3f}")
+    print(f"{letter}, waiting for its batches, median of the later epochs (s): {waited:.3f}")
+    print(f"{letter}, the rest, median of the later epochs (s): {rest:.3f}")
+classic_seconds, c_seconds = later_epochs(classic_times)[0], later_epochs(c_times)[0]
+speedup = classic_seconds / c_seconds
+c_accuracy = c_history[-1]["val_acc"]
 print(f"pipeline speed-up ({device.type}): {speedup:.1f}")
 
 # %%
 # Is the comparison fair? From the same starting weights, on the same batches in the same
 # order, the three pipelines should end with the same weights:
 same_weights = all(
-    torch.equal(a, c) and torch.equal(a, b)
-    for a, c, b in zip(
-        classic_model.parameters(), c_model.parameters(), b_model.parameters(), strict=True
+    torch.equal(a, b) and torch.equal(a, c)
+    for a, b, c in zip(
+        classic_model.parameters(), b_model.parameters(), c_model.parameters(), strict=True
     )
 )
-print(f"pipelines (a), (c) and (b) end with the same weights: {same_weights}")
-del classic_model, c_model, b_model
+print(f"pipelines (a), (b) and (c) end with the same weights: {same_weights}")
+del classic_model, b_model, c_model
 
 # %% [markdown]
 # The same weights:
-# **True**<!-- says: pipelines (a), (c) and (b) end with the same weights -->, so the three
+# **True**<!-- says: pipelines (a), (b) and (c) end with the same weights -->, so the three
 # trained the same model on the same batches. The table, drawn:
 
 # %%
 from course_utils.plotting import plot_epoch_parts
 
-plot_epoch_parts(  # each panel has its own scale: the second shows (c) and (b) alone
+plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) alone
     {
         f"Later epochs on {device.type}": bars,
-        "(c) and (b), on their own scale": {name: bars[name] for name in (c_name, b_name)},
+        "(b) and (c), on their own scale": {name: bars[name] for name in (b_name, c_name)},
     },
     where=device.type,
     labels=("waiting for batches", "the rest", "one later epoch"),
@@ -725,28 +726,31 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (c) and (b) 
 # %% [markdown]
 # Each bar is one pipeline's median later epoch, split as in the table; dots: single later
 # epochs. On this CPU, one step at a time:
-# - **(a) to (c)** made every image's tensor once, instead of a PIL image and its
+# - **(a) to (b)** made every image's tensor once, instead of a PIL image and its
 #   transforms for each image every epoch (the step also dropped the `Subset`'s look-ups).
 #   The wait fell from
-#   **3.519 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
-#   to **0.239 s**<!-- output: (c), waiting for its batches, median of the later epochs (s) -->.
-# - **(c) to (b)** gathered each batch in one indexing, instead of the `DataLoader`
-#   fetching a batch's 128 indices one by one and collating them (PyTorch's data-loading
-#   documentation<!-- source: https://pytorch.org/docs/stable/data.html, automatic batching -->).
-#   The wait fell to
-#   **0.049 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
+#   **3.814 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
+#   to **0.234 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
+# - **(b) to (c)** replaced the whole loader. Out went the `DataLoader`, which fetches a
+#   batch's 128 indices one by one and collates them (PyTorch's data-loading
+#   documentation<!-- source: https://pytorch.org/docs/stable/data.html, automatic batching -->),
+#   with `SeededShuffle`'s order as a Python list (its `tolist`) and the `DeviceDataLoader`
+#   wrapper that moves each batch; in came `DeviceTensorLoader`, which gathers each batch
+#   in one indexing. The wait fell to
+#   **0.055 s**<!-- output: (c), waiting for its batches, median of the later epochs (s) -->;
+#   the step does not tell these changes apart.
 #
 # Over both steps, (a)'s epoch of
-# **3.88 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> took
-# **15.9 times**<!-- output: pipeline speed-up (cpu) --> as long as (b)'s, (b)'s one-off
-# conversion aside; Appendix B counts when (b) wins that back.
+# **4.22 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> took
+# **14.3 times**<!-- output: pipeline speed-up (cpu) --> as long as (c)'s, (c)'s one-off
+# conversion aside; Appendix B counts when (c) wins that back.
 #
-# (b) needs the data to fit on the device and transforms done once or per batch
+# (c) needs the data to fit on the device and transforms done once or per batch
 # (lesson 05); else keep the `DataLoader`, and time `pin_memory` (CUDA) and `num_workers`
 # on your own machine.
 #
-# **(b), CPU against GPU, a tiny model and a wide one.** On a GPU the next cell trains
-# pipeline (b) with the 32-unit MLP and with one of two hidden layers of 2,048 units
+# **(c), CPU against GPU, a tiny model and a wide one.** On a GPU the next cell trains
+# pipeline (c) with the 32-unit MLP and with one of two hidden layers of 2,048 units
 # (learning rate 0.05, as in exercise 1), each from the same seeds on the GPU and then on
 # the CPU, without `TimedBatches`'s extra `synchronize` calls. Look for the GPU to be no
 # faster with the tiny model (section 2's first case), and faster with the wide one.
@@ -755,27 +759,27 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (c) and (b) 
 widths = {"32-unit": ([32], 0.2), "2048-2048": ([2048, 2048], 0.05)}  # hidden sizes, lr
 if device.type == "cpu":
     print(
-        "No GPU here: on one, this cell would train pipeline (b) with the 32-unit MLP and "
+        "No GPU here: on one, this cell would train pipeline (c) with the 32-unit MLP and "
         "with a 2048-2048 MLP, on the GPU and on the CPU, and print each model's median of "
         "the later epochs on each device and the GPU's median over the CPU's."
     )
 else:
     for name, (hidden_sizes, rate) in widths.items():
-        b_medians = {}  # device type -> its later epochs' median
+        c_medians = {}  # device type -> its later epochs' median
         for on in (device, torch.device("cpu")):
             seed_everything(0)  # the same starting weights on each device
             on_val = DeviceTensorLoader(val_images, val_labels, batch_size=1000, device=on)
             model = MLP(28 * 28, hidden_sizes, 10).to(on)
-            history = fit(num_epochs, rate, model, pipeline_b(on), on_val, verbose=False)
+            history = fit(num_epochs, rate, model, pipeline_c(on), on_val, verbose=False)
             median, fastest, slowest = later_epochs([epoch["train_seconds"] for epoch in history])
-            b_medians[on.type] = median
+            c_medians[on.type] = median
             print(
-                f"{name} MLP, pipeline (b) on {len(train_images):,} images, median of the "
+                f"{name} MLP, pipeline (c) on {len(train_images):,} images, median of the "
                 f"later epochs on {on.type} (s): {median:.3f} ({fastest:.3f} to {slowest:.3f})"
             )
-        gpu_over_cpu = b_medians[device.type] / b_medians["cpu"]  # above 1: the GPU slower
+        gpu_over_cpu = c_medians[device.type] / c_medians["cpu"]  # above 1: the GPU slower
         print(
-            f"{name} MLP, pipeline (b), {device.type} median / cpu median (one run, the "
+            f"{name} MLP, pipeline (c), {device.type} median / cpu median (one run, the "
             f"devices timed one after the other): {gpu_over_cpu:.2f}"
         )
     del model, history, on_val
@@ -784,7 +788,7 @@ else:
 # Free section 6's data for section 7, keeping a copy (not a slice) of 10,000 images.
 import gc
 
-del full_train, train_dataset, val_dataset, classic_train, c_train, b_train
+del full_train, train_dataset, val_dataset, classic_train, b_train, c_train
 del hand_train, val_loader, fit_train, fit_val, hand_model, fit_model
 train_images, train_labels = train_images[:10_000].clone(), train_labels[:10_000].clone()
 _ = gc.collect()
@@ -937,7 +941,7 @@ for round_number in range(wide_epochs):  # a round: one epoch of each arm
             continue
         try:
             model, loader = arms[arm]["model"], arms[arm]["loader"]
-            epoch = fit(1, 0.05, model, loader, b_val, verbose=False)[0]
+            epoch = fit(1, 0.05, model, loader, c_val, verbose=False)[0]
         except Exception as error:  # for example, no C++ compiler for the CPU kernels
             if arm != "compiled":
                 raise  # only compiling may fail and leave the other arms to compare
@@ -982,14 +986,14 @@ if "compiled" in arms:  # round 1: the compiled arm's first epoch against float3
 # %% [markdown]
 # On this CPU, over **6**<!-- output: later rounds counted, each arm --> counted rounds:
 # - bfloat16 autocast: a median speed-up of
-#   **2.25**<!-- output: bfloat16 autocast median speed-up over float32 -->,
+#   **2.19**<!-- output: bfloat16 autocast median speed-up over float32 -->,
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->, on
 #   a CPU with bfloat16 units (`bfloat16_support`'s line above).
 # - compiled: a median speed-up of
-#   **1.03**<!-- output: compiled median speed-up over float32 -->, **no clear winner: 1 faster, 5
+#   **1.00**<!-- output: compiled median speed-up over float32 -->, **no clear winner: 0 faster, 6
 #   tied, 0 slower**<!-- says: compiled against float32, verdict -->, after a
 #   first training epoch
-#   **17.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+#   **17.6 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
 #   than `float32`'s, in the round where it compiled. Appendix C asks whether the later
 #   rounds win that back.
 #
@@ -1019,28 +1023,28 @@ if "compiled" in arms:  # round 1: the compiled arm's first epoch against float3
 #   generator can deliver the batches already there.
 # - GPU work is asynchronous: time it by warming up, calling `synchronize(device)` before
 #   each clock reading, and repeating.
-# - A product's size counts: on this CPU 64 x 64 products ran at **46.1
+# - A product's size counts: on this CPU 64 x 64 products ran at **45.0
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **168.9
+#   a second, 2048 x 2048 ones at **155.7
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->. On a
 #   GPU, section 6 times a 32-unit MLP and a 2048-2048 one on both devices: look for the
 #   GPU to help the wide one only.
 # - With `num_workers=0` on this CPU, the classic pipeline waited
-#   **3.519 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
-#   of its **3.88 s**<!-- output: (a) classic pipeline, median of the later epochs (s) -->
+#   **3.814 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
+#   of its **4.22 s**<!-- output: (a) classic pipeline, median of the later epochs (s) -->
 #   epoch for batches. Ready tensors cut the wait to
-#   **0.239 s**<!-- output: (c), waiting for its batches, median of the later epochs (s) -->.
+#   **0.234 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
 #   Against the dataset held as one tensor, batches gathered by indexing, the classic
-#   epoch took **15.9 times**<!-- output: pipeline speed-up (cpu) --> as long (the
+#   epoch took **14.3 times**<!-- output: pipeline speed-up (cpu) --> as long (the
 #   tensor's one-off conversion aside). On a GPU, look for a starved pipeline to gain little.
 # - Time each speed step as an arm against `float32`, in rotated rounds, on your device:
 #   on this CPU, over
 #   **6**<!-- output: later rounds counted, each arm --> counted rounds, bfloat16 autocast:
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->
 #   (this CPU has bfloat16 units); compiling:
-#   **no clear winner: 1 faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
+#   **no clear winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
 #   after a first training epoch
-#   **17.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+#   **17.6 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
 #   than `float32`'s.
 #
 # The exercises and the quiz come next; the appendices after them are optional.
@@ -1052,10 +1056,10 @@ from course_utils.report import record_result
 
 # The device type in each time's name: a CPU time is labelled a CPU time in the table.
 record_result(f"classic pipeline seconds per epoch ({device.type})", round(classic_seconds, 2))
-record_result(f"dataset-on-device seconds per epoch ({device.type})", round(b_seconds, 3))
+record_result(f"dataset-on-device seconds per epoch ({device.type})", round(c_seconds, 3))
 record_result(f"pipeline speed-up ({device.type})", round(speedup, 1), unit="x")  # one run
 # One seed's accuracy (one batch order).
-record_result("dataset-on-device validation accuracy", round(b_accuracy, 4))
+record_result("dataset-on-device validation accuracy", round(c_accuracy, 4))
 
 # %% [markdown]
 # ## Exercises
@@ -1198,13 +1202,13 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** On this CPU the 2048-2048 MLP's first epoch over 10,000
 # images took
-# **1.34 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.37 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **0.98**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.29 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
 # set-up, looked for as a gap of over 10 percent either way: **none detected: the two
 # epochs within 10 percent**<!-- says: one-off set-up on cpu -->. A batch of 256 images
 # took
-# **35.0 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **32.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work.
 #
 # With a GPU, compare each setting's ms-per-batch line with the one before: the GPU setting
@@ -1340,19 +1344,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.317 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.417 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.277 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.224 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **19.84 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.38**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.83**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.75**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **17.33 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.20**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.74**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted in rounds as in section 7 (a tie: within 10 percent), batch 16,384 against
 # 4,096, per image:
-# **no clear winner: 4 cheaper per image, 3 tied, 0 costlier per
+# **no clear winner: 6 cheaper per image, 1 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
 # The worked run had no GPU (its last line says so); with a GPU, the last line names the
@@ -1411,18 +1415,18 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** On this CPU the classic pipeline waited
-# **3.519 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
+# **3.814 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
 # for its batches in an epoch of
-# **3.88 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> (median
-# of the later epochs). Section 6's first step, to (c), changed the dataset behind the same
+# **4.22 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> (median
+# of the later epochs). Section 6's first step, to (b), changed the dataset behind the same
 # `DataLoader`: tensors made once, in place of torchvision's images and the `Subset`'s
 # look-ups. Its wait fell to
-# **0.239 s**<!-- output: (c), waiting for its batches, median of the later epochs (s) -->.
+# **0.234 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
 # The step does not tell the PIL images and transforms apart from the look-ups. Why not
 # (a): all three pipelines trained the same weights on the same batches, and the forward
 # and backward passes fall outside the wait. `dataset_to_tensors` made the ready tensors
 # once, in
-# **3.66 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.71 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # a one-off won back once the time saved each epoch adds up to it (Appendix B).
 
 # %% [markdown]
@@ -1445,7 +1449,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** On this CPU, the step at batch 1024 took
-# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images. On any device we expect part of a step's cost not
 # to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
@@ -1473,10 +1477,10 @@ check_exercise("Q4", answer_q4=answer_q4)
 # with batches of one shape so that it does not compile again. On this machine, with
 # 2<!-- output: logical CPUs --> logical CPUs, section 7's first compiled training epoch
 # took
-# **17.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+# **17.6 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
 # than `float32`'s, and its later rounds gave the compiled arm a median speed-up of
-# **1.03**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 1
-# faster, 5 tied, 0 slower**<!-- says: compiled against float32, verdict -->:
+# **1.00**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 0
+# faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->:
 # no clear saving to win the cost back with. Appendix C's payback line does the
 # arithmetic: whether, and after how many epochs, compiling paid for itself.
 
@@ -1507,7 +1511,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float16's far narrower. Whether autocast is faster has to be measured: on the CPU that
 # made these outputs, which has bfloat16 instructions, section 7's bfloat16 epochs had a
 # median per-round speed-up of
-# **2.25**<!-- output: bfloat16 autocast median speed-up over float32 --> over `float32`
+# **2.19**<!-- output: bfloat16 autocast median speed-up over float32 --> over `float32`
 # (**faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->).
 
 
@@ -1560,8 +1564,8 @@ for line in inspect.getsource(training._train).splitlines():
 # %% [markdown]
 # ## Appendix B: Section 6's pipelines in detail
 #
-# This appendix extends section 6: how `TimedBatches` times a wait, the rest column, the
-# epochs one by one, when (b) wins back its one-off, how the pipelines get the same
+# This appendix extends section 6: how `TimedBatches` times a wait, the rest, the
+# epochs one by one, when (c) wins back its one-off, how the pipelines get the same
 # batches, and worker processes.
 #
 # **How `TimedBatches` works.** It hands the loop the batches of the loader it wraps, and
@@ -1576,17 +1580,13 @@ for line in inspect.getsource(training._train).splitlines():
 # (tests/test_lesson04_timed_batches.py). On a real GPU the two calls also stop loading
 # from overlapping the step, so we expect (a)'s wait there to be an upper bound.
 #
-# **The rest column.** Section 6's table splits each later epoch into the wait and the
-# rest. The rest of each pipeline, in the ladder's order:
-
-# %%
-rests = [rounded_parts(statistics.median(bar["epochs"]), bar["loader"])[2] for bar in bars.values()]
-print("the rest (s), later epochs, (a) / (c) / (b): " + " / ".join(f"{r:.3f}" for r in rests))
-
-# %% [markdown]
-# The three pipelines did the same compute (the same model and batches), yet their rests
-# were **0.365 / 0.249 / 0.195**<!-- says: the rest (s), later epochs, (a) / (c) / (b) -->
-# seconds. So the split is approximate, and the outputs do not say why the rests differ.
+# **The rest.** Section 6's table splits each later epoch into the wait and the
+# rest. The three pipelines did the same compute (the same model and batches), yet their
+# rests were
+# **0.406 s**<!-- output: (a), the rest, median of the later epochs (s) -->,
+# **0.253 s**<!-- output: (b), the rest, median of the later epochs (s) --> and
+# **0.240 s**<!-- output: (c), the rest, median of the later epochs (s) -->. So the split
+# is approximate, and the outputs do not say why the rests differ.
 #
 # **Every epoch, and the one-off.** Section 6 drops epoch 1 and quotes the later ones.
 # Each pipeline's epochs, one by one:
@@ -1594,7 +1594,7 @@ print("the rest (s), later epochs, (a) / (c) / (b): " + " / ".join(f"{r:.3f}" fo
 # %%
 from course_utils.rounds import count_rounds  # the lesson's 10 percent rule (Appendix C)
 
-for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
+for pipeline, times in (("(a)", classic_times), ("(c)", c_times)):
     each_later = ", ".join(f"{seconds:.3f}" for seconds in after_first(times))
     print(f"{pipeline} first epoch, train_seconds (s): {times[0]:.3f}")
     print(f"{pipeline} later epochs, train_seconds each (s): {each_later}")
@@ -1611,62 +1611,62 @@ for pipeline, times in (("(a)", classic_times), ("(b)", b_times)):
     print(f"{pipeline} slowest later epoch / fastest later one: {max(later) / min(later):.2f}")
 
 # %% [markdown]
-# Epoch 1 took (a) **1.06, 0.91, 1.01**<!-- says: (a) first epoch / each later one -->
-# times each later epoch, and (b)
-# **1.41, 1.42, 1.46**<!-- says: (b) first epoch / each later one -->: by the lesson's 10
-# percent rule, (a) **within 10 percent of each: no clear
-# difference**<!-- says: (a) first epoch against its later ones, by the 10 percent rule -->,
-# (b) **over 10 percent from at least
-# one**<!-- says: (b) first epoch against its later ones, by the 10 percent rule -->
+# Epoch 1 took (a) **1.15, 1.10, 1.13**<!-- says: (a) first epoch / each later one -->
+# times each later epoch, and (c)
+# **1.00, 0.93, 0.93**<!-- says: (c) first epoch / each later one -->: by the lesson's 10
+# percent rule, (a) **over 10 percent from at least
+# one**<!-- says: (a) first epoch against its later ones, by the 10 percent rule -->,
+# (c) **within 10 percent of each: no clear
+# difference**<!-- says: (c) first epoch against its later ones, by the 10 percent rule -->
 # (one run). For scale, the slowest later epoch was
-# 1.17<!-- output: (a) slowest later epoch / fastest later one --> times the fastest for
-# (a), and 1.03<!-- output: (b) slowest later epoch / fastest later one --> times for (b):
+# 1.05<!-- output: (a) slowest later epoch / fastest later one --> times the fastest for
+# (a), and 1.07<!-- output: (c) slowest later epoch / fastest later one --> times for (c):
 # one run cannot tell a warm-up smaller than that spread from noise. Section 6 drops epoch
 # 1 whichever it is.
 #
-# The next cell adds up each pipeline's `train_seconds`, epoch by epoch, (b)'s from its
+# The next cell adds up each pipeline's `train_seconds`, epoch by epoch, (c)'s from its
 # one-off cost: the training images' conversion and copy (the validation images'
 # conversion, like all evaluation, is left out on both sides). It prints after which epoch
-# (b)'s total fell below (a)'s, and draws the totals:
+# (c)'s total fell below (a)'s, and draws the totals:
 
 # %%
 from course_utils.plotting import plot_running_totals
 
-one_off_seconds = convert_seconds + copy_seconds  # (b)'s one-off: the conversion and the copy
-print(f"(b)'s one-off, conversion and copy (s): {one_off_seconds:.2f}")
-# The seconds spent by the end of each epoch; pipeline (b) starts with its one-off cost.
+one_off_seconds = convert_seconds + copy_seconds  # (c)'s one-off: the conversion and the copy
+print(f"(c)'s one-off, conversion and copy (s): {one_off_seconds:.2f}")
+# The seconds spent by the end of each epoch; pipeline (c) starts with its one-off cost.
 classic_totals = [sum(classic_times[: n + 1]) for n in range(len(classic_times))]
-b_totals = [one_off_seconds + sum(b_times[: n + 1]) for n in range(len(b_times))]
-print("after epoch | (a) seconds so far | (b) seconds so far, its one-off included")
-print(f"{0:11} | {0:18.2f} | {one_off_seconds:.2f}")  # (b) pays its one-off before epoch 1
-for number, totals in enumerate(zip(classic_totals, b_totals, strict=True), start=1):
+c_totals = [one_off_seconds + sum(c_times[: n + 1]) for n in range(len(c_times))]
+print("after epoch | (a) seconds so far | (c) seconds so far, its one-off included")
+print(f"{0:11} | {0:18.2f} | {one_off_seconds:.2f}")  # (c) pays its one-off before epoch 1
+for number, totals in enumerate(zip(classic_totals, c_totals, strict=True), start=1):
     print(f"{number:11} | {totals[0]:18.2f} | {totals[1]:.2f}")
-ahead = [n + 1 for n in range(num_epochs) if b_totals[n] < classic_totals[n]]
-print(f"first epoch after which (b)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
-# The gap after that epoch (after the last one if (b) never got ahead); above 0: (b) below.
+ahead = [n + 1 for n in range(num_epochs) if c_totals[n] < classic_totals[n]]
+print(f"first epoch after which (c)'s total is below (a)'s: {ahead[0] if ahead else 'none'}")
+# The gap after that epoch (after the last one if (c) never got ahead); above 0: (c) below.
 at = ahead[0] if ahead else num_epochs
 print(f"the gap below is read after epoch: {at}{'' if ahead else ' (the last)'}")
-margin = classic_totals[at - 1] - b_totals[at - 1]
-print(f"(a)'s total minus (b)'s after that epoch (s): {margin:.2f}")
+margin = classic_totals[at - 1] - c_totals[at - 1]
+print(f"(a)'s total minus (c)'s after that epoch (s): {margin:.2f}")
 if abs(margin) < 0.1 * classic_totals[at - 1]:  # a margin under 10% of (a)'s total, one run
     closeness = "a near tie (under 10 percent of (a)'s total)"
 else:
     closeness = f"{'below' if margin > 0 else 'above'} by over 10 percent of (a)'s total"
-print(f"(b)'s total against (a)'s after that epoch: {closeness}")
-drawn_a, drawn_b = [0.0, *classic_totals], [one_off_seconds, *b_totals]  # from epoch 0
-plot_running_totals(  # the table's running totals, epoch 0 before training: (b)'s one-off
-    {a_name: drawn_a, f"(b) dataset on {device.type}, its one-off included": drawn_b},
+print(f"(c)'s total against (a)'s after that epoch: {closeness}")
+drawn_a, drawn_c = [0.0, *classic_totals], [one_off_seconds, *c_totals]  # from epoch 0
+plot_running_totals(  # the table's running totals, epoch 0 before training: (c)'s one-off
+    {a_name: drawn_a, f"(c) dataset on {device.type}, its one-off included": drawn_c},
     where=device.type,
     title=f"Seconds spent so far, {num_epochs} epochs each on {device.type}",
 )
 
 # %% [markdown]
-# On this CPU, in one run, counted epoch by epoch, (b)'s total, one-off included, fell
+# On this CPU, in one run, counted epoch by epoch, (c)'s total, one-off included, fell
 # below (a)'s after epoch
-# **2**<!-- output: first epoch after which (b)'s total is below (a)'s -->, by
-# **3.42 s**<!-- output: (a)'s total minus (b)'s after that epoch (s) -->:
+# **1**<!-- output: first epoch after which (c)'s total is below (a)'s -->, by
+# **0.77 s**<!-- output: (a)'s total minus (c)'s after that epoch (s) -->:
 # **below by over 10 percent of (a)'s
-# total**<!-- says: (b)'s total against (a)'s after that epoch -->. Look at the table's
+# total**<!-- says: (c)'s total against (a)'s after that epoch -->. Look at the table's
 # rows for the gap after each epoch.
 #
 # In the figure, the cross marks where the straight lines drawn between epochs cross. It
@@ -1675,9 +1675,9 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (b)
 
 # %% [markdown]
 # **How the pipelines get the same batches.** `SeededShuffle` is a *sampler*: what a
-# `DataLoader` asks for each epoch's order. Pipeline (b) draws each epoch's order with
+# `DataLoader` asks for each epoch's order. Pipeline (c) draws each epoch's order with
 # `torch.randperm` from its own seeded RNG (a `torch.Generator`); `SeededShuffle` draws the
-# same orders for pipelines (a) and (c):
+# same orders for pipelines (a) and (b):
 
 # %% tags=["nbval-check-output"]
 print(inspect.getsource(SeededShuffle.__iter__))
@@ -1685,7 +1685,7 @@ print(inspect.getsource(SeededShuffle.__iter__))
 # %% [markdown]
 # **Why not `shuffle=True`?** With a seeded RNG, a `DataLoader`'s `shuffle=True` gives
 # another order than `randperm` with the same seed, as 10 items show. `SeededShuffle`
-# gives `randperm`'s order, as pipeline (b) does; so section 6's three models, from the
+# gives `randperm`'s order, as pipeline (c) does; so section 6's three models, from the
 # same seed, end with the same weights (section 6 checks them, right after its table):
 
 # %%
@@ -1750,13 +1750,14 @@ if "compiled" in arms:
         print("epochs to win back the compiling: none (the rounds show no clear saving)")
 
 # %% [markdown]
-# On this CPU, the compiled arm's first epoch took
-# **19.8 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
-# longer than `float32`'s with its evaluation, against
-# **17.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> in
-# training alone (section 7). The difference between the two is the compiled arm's extra
-# time in its first evaluation (with the epoch's small bookkeeping), against `float32`'s.
-# Epochs to win it back:
+# This is the second of two compiling costs. On this CPU, the compiled arm's first epoch
+# took
+# **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# longer than `float32`'s *with* its first evaluation (this cell), and
+# **17.6 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+# *without* it, in training alone (section 7). The difference between the two is the
+# compiled arm's extra time in its first evaluation (with the epoch's small bookkeeping),
+# against `float32`'s. Epochs to win it back:
 # **none (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->.
 # That cost was measured with one compile thread (`quiet_cpu_compiling`, set in section 7
 # to stay within memory).
@@ -1770,7 +1771,7 @@ predicted = {}  # arm -> its final predictions on the validation images
 for arm in arms:
     with torch.no_grad():  # as fit's evaluation: eval mode, no gradients
         arms[arm]["model"].eval()
-        logits = [arms[arm]["model"](images) for images, _ in b_val]
+        logits = [arms[arm]["model"](images) for images, _ in c_val]
         predicted[arm] = torch.cat(logits).argmax(dim=1)
 for arm in speed_ups_of:  # the other arms, one by one against float32
     differ = (predicted[arm] != predicted["float32"]).sum().item()
@@ -1877,7 +1878,7 @@ else:
         # An older PyTorch has no GradScaler for Apple GPUs.
         print(f"Skipped float16 training: no gradient scaler for {device.type} here: {error}")
 if half_seconds is not None:
-    half_accuracy = evaluate(half_model, b_val)["val_acc"]
+    half_accuracy = evaluate(half_model, c_val)["val_acc"]
     each = ", ".join(f"{seconds:.2f}" for seconds in half_seconds)
     median, fastest, slowest = later_epochs(half_seconds)
     print(f"float16 autocast + GradScaler, seconds of each epoch: {each}")

@@ -44,7 +44,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 289 s with a peak memory of 1118 MB. The course's
+# > 2 threads); the whole lesson ran in 281 s with a peak memory of 1206 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -134,7 +134,7 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 # As in lesson 04, decode the images once, before training: as `ImageFolder`'s `loader`,
 # `decode_image` reads each file straight into a `uint8` tensor, a quarter of `float32`'s
 # memory. The cell times that one decoding
-# (7.9 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
+# (5.4 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
 # paid once rather than every epoch. Lesson 04 timed a `DataLoader` that transforms each image
 # every epoch; this lesson times no such loader.
 #
@@ -465,7 +465,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 18.9 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 21.4 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -584,12 +584,15 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> points,
 # though the MLP has 6.3<!-- output: MLP parameters per small-CNN parameter --> times its
 # parameters, and led the second MLP, which trained
-# 1.06<!-- output: second MLP's training seconds per small CNN's --> times as long, by
+# 1.01<!-- output: second MLP's training seconds per small CNN's --> times as long, by
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #
 # **The control.** Shuffle the 1,024 pixel positions once, the same way for every image
-# and channel, in training and validation batches, and train both models afresh: each
-# 5 x 5 filter now covers 25 scattered pixels.
+# and channel, in training and validation batches, and train both models afresh from the
+# starting weights of the runs above: each 5 x 5 filter now covers 25 scattered pixels.
+# The MLP has one first-layer weight column per input value, so its columns are reordered
+# the same way: it then starts as the same network, seeing the same values in a new order
+# (the cell after the table checks this on trained weights). The CNN has no such columns.
 
 
 # %%
@@ -602,6 +605,9 @@ def normalise_and_shuffle(images: torch.Tensor) -> torch.Tensor:
     return normalise(images).flatten(start_dim=2)[:, :, pixel_order].unflatten(2, (32, 32))
 
 
+# In a flattened image, channel c's pixel p sits at index c * 1024 + p; a shuffled image
+# holds there the original's c * 1024 + pixel_order[p]: the MLP's column for that input.
+columns = (torch.arange(3, device=device)[:, None] * 1024 + pixel_order[None, :]).flatten()
 shuffled_val_loader = DeviceTensorLoader(
     val_images, val_labels, batch_size=250, device=device, transform=normalise_and_shuffle
 )
@@ -610,6 +616,9 @@ for name, build in (("small CNN", SmallCnn), ("MLP", build_mlp)):
     release_memory()
     seed_everything(0)  # the starting weights of the runs above
     control = to_device(build(), device)
+    if name == "MLP":  # its first-layer columns in the shuffled order (layers[0] flattens)
+        with torch.no_grad():
+            control.layers[1].weight.copy_(control.layers[1].weight[:, columns])
     shuffled_batches = training_batches(transform=normalise_and_shuffle)  # seed 0's order
     control_history = fit(
         cnn_epochs,
@@ -641,20 +650,20 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # %% [markdown]
 # Shuffling changed the CNN's accuracy by
 # **-15.8**<!-- output: small CNN, change with shuffled pixels (points) --> points and the
-# MLP's by **+0.5**<!-- output: MLP, change with shuffled pixels (points) -->, so the CNN's
+# MLP's by **-0.1**<!-- output: MLP, change with shuffled pixels (points) -->, so the CNN's
 # lead became
-# -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-# points. Each model ran from one seed; other seeds were not run.
+# -2.6<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
+# points. Each model ran from one seed; other seeds were not run. Look for the MLP's change
+# to be near 0, though not always exactly 0: its sums add the same values in another
+# order, and float32 rounding then differs a little.
 #
-# For an MLP, a fixed shuffle only reorders its inputs. Reorder the trained MLP's first-layer
-# weight columns the same way, and it should give the same logits on shuffled images as on
-# the originals. In a flattened image, channel c's pixel p sits at index c · 1024 + p, so
-# the code builds each column's index from the channel and the shuffled pixel position:
+# Why the reordered columns make the same network: reorder the trained MLP's first-layer
+# columns the same way, and it should give the same logits on shuffled images as on the
+# originals. `columns` (built above) gives each column's index from the channel and the
+# shuffled pixel position:
 
 # %% tags=["nbval-check-output"]
 rewired = copy.deepcopy(mlp)  # the MLP trained on original pixels in section 5
-# Flattened, a shuffled image holds at c * 1024 + p the original's c * 1024 + pixel_order[p].
-columns = (torch.arange(3, device=device)[:, None] * 1024 + pixel_order[None, :]).flatten()
 few = val_images[:8].to(device)
 with torch.no_grad(), eval_mode(mlp), eval_mode(rewired):
     rewired.layers[1].weight.copy_(mlp.layers[1].weight[:, columns])  # layers[0] flattens
@@ -664,9 +673,9 @@ del rewired, columns, few
 
 # %% [markdown]
 # The same logits: **True**<!-- says: reordered MLP, same logits on shuffled images -->.
-# So any MLP weights learnt on the original pixels, their columns reordered, do exactly as
-# well on the shuffled ones. A convolution has no such columns: its filters are shared over
-# neighbouring positions (reasoning, not run).
+# So any MLP weights learnt on the original pixels, their columns reordered, give the same
+# logits on the shuffled ones (checked here on 8 images). A convolution has no such
+# columns: its filters are shared over neighbouring positions (reasoning, not run).
 
 # %% [markdown]
 # ## 6. ResNet-9 and its training recipe
@@ -932,8 +941,9 @@ show_batch(
 )
 
 # %% [markdown]
-# **The training.** Section 7 trains with these parts, each with its aim (Appendix E
-# checks Adam and one-cycle by hand and measures weight decay's term):
+# **The training.** Section 7 trains with these parts, each with its aim (section 7 checks
+# one-cycle's rates by hand; Appendix E checks Adam by hand and measures weight decay's
+# term):
 # - *Adam*: scales each weight's step by its own gradient history;
 # - *one-cycle* (`fit_one_cycle`): the rate rises to a peak, then falls, meant to train at
 #   a large rate mid-run without an unstable start;
@@ -1078,6 +1088,32 @@ lr_ax.set(xlabel="training step", ylabel="learning rate", title=f"one-cycle, {ne
 plt.show()
 
 # %% [markdown]
+# **One-cycle by hand.** `fit_one_cycle` gives PyTorch's `OneCycleLR` the peak and the
+# step count; its defaults start at peak / 25, rise along a cosine to the peak over the
+# first 0.3 of the steps, then fall along a cosine to start / 10,000. Five steps of the
+# run, by hand, against the rates it recorded:
+
+# %%
+# A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)): low is the end of its side
+# (the start or the end), a the step's distance from the peak step, as a share of that
+# side. PyTorch's OneCycleLR counts the N steps from 0 and places the peak 30% of the way
+# through them: at the last of the first 0.3 N steps, step 0.3 N - 1 (it need not be a
+# whole step).
+cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1
+same = True
+for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
+    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
+    low = peak_rate / 25 / (1 if rising else 1e4)
+    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
+    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
+    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
+print(f"one-cycle's rates by hand equal the schedule's: {same}")
+
+# %% [markdown]
+# The rates by hand equal the schedule's:
+# **True**<!-- says: one-cycle's rates by hand equal the schedule's -->.
+
+# %% [markdown]
 # **Test-time augmentation** (`TestTimeAugmentation`) averages the logits over four views:
 # as it is, mirrored, shifted by a pixel (too small to see; checked below), both:
 
@@ -1161,9 +1197,10 @@ print(f"test-time augmentation, the rule's choice: predict {choice} it")
 # ## 8. The test set, once
 #
 # Each final model now meets the test set once: choosing by test accuracy would make it a
-# second, flattering validation set. Every choice in this lesson used validation scores
-# only, but the recipe came from the course's benchmark, which had already scored it on
-# these test images<!-- source: benchmarks/RESULTS.md --> (Appendix A).
+# second, flattering validation set. The one choice this lesson made from scores, the
+# test-time views, used validation scores; the rates, epochs and widths were set by hand
+# or taken from the course's benchmark, which had already scored its recipe on these test
+# images<!-- source: benchmarks/RESULTS.md --> (Appendix A).
 
 # %%
 release_memory()
@@ -1192,7 +1229,8 @@ for name, validation in validation_accuracy.items():
 # the MLP 45.7%<!-- output: MLP test accuracy --> and the ResNet-9
 # **72.2%**<!-- output: ResNet-9, width 8 test accuracy -->. The ResNet-9 against the other
 # two is not a comparison of networks: its whole recipe (optimiser, schedule, weight decay,
-# clipping, batch size, epochs, augmentation) differs from theirs. The "with the views" column,
+# clipping, batch size, epochs, augmentation) differs from theirs, and only its test score
+# used the four views. The "with the views" column,
 # 72.4%<!-- output: validation accuracy with test-time augmentation -->, is the score that
 # chose the views, so it can flatter them; the test column comes after that choice.
 #
@@ -1324,9 +1362,13 @@ print(
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points. The evidence for why is the shuffled-pixel control, also one seed per model:
 #   scrambling the neighbourhoods turned the lead into
-#   -3.2<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-#   points. For an MLP the shuffle only reorders its inputs: the trained MLP, its first
-#   layer's columns reordered, gave the same logits on shuffled images (section 5).
+#   -2.6<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
+#   points: the CNN's accuracy changed by
+#   -15.8<!-- output: small CNN, change with shuffled pixels (points) --> points, the
+#   MLP's, started from its reordered starting weights, by
+#   -0.1<!-- output: MLP, change with shuffled pixels (points) -->. For an MLP the shuffle
+#   only reorders its inputs: the trained MLP, its first layer's columns reordered, gave the
+#   same logits on shuffled images (section 5).
 # - **Batch norm's two modes.** Train mode normalises each channel with the batch's own
 #   mean and variance and moves running averages a tenth of the way towards them; eval
 #   mode uses the running averages, so an image's output does not depend on its batch.
@@ -1337,8 +1379,8 @@ print(
 #   possible views, so memorising should pay less; exercise 1 removes it and looks for
 #   overfitting.
 # - **Adam and one-cycle.** Adam scales each weight's step by its own gradient history;
-#   one-cycle raises the rate to a peak, then lowers it almost to 0. Appendix E checks
-#   both by hand against PyTorch.
+#   one-cycle raises the rate to a peak, then lowers it almost to 0. Section 7 checks
+#   one-cycle's rates by hand, Appendix E Adam, both against PyTorch.
 # - **ResNet-9 on this CPU.** Width 8 with the full recipe, 2 epochs on all the training
 #   images: **71.1%**<!-- output: ResNet-9 validation accuracy --> on validation in
 #   46 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
@@ -1635,6 +1677,11 @@ if check_exercise(
         if len(history) > 1:  # one epoch's training seconds (the epoch lines: both epochs)
             seconds = history[1]["train_seconds"]
             print(f"width {width}, training seconds, second epoch: {seconds:.2f}")
+    # Each doubling of the width: the parameters' growth.
+    widths = sorted(width_models)
+    for low, high in itertools.pairwise(widths):
+        growth = count_parameters(width_models[high]) / count_parameters(width_models[low])
+        print(f"width {low} to {high}, parameters grew (times): {growth:.2f}")
     # Each change of width within each seed (same seed, same batch order), in points.
     for low, high in itertools.combinations(sorted(width_finals), 2):
         pairs = zip(width_finals[low], width_finals[high], strict=True)
@@ -1645,12 +1692,15 @@ if check_exercise(
         print(f"{what}, seeds that moved up: {sum(c > 0 for c in changes)} of {len(changes)}")
 
 # %% [markdown] tags=["solution"]
-# **What the result means.** Each doubling of the width nearly quadruples the
-# parameters, from 6,772<!-- output: width 2, parameters --> at width 2 to
+# **What the result means.** Each doubling of the width multiplied the parameters by
+# 3.89<!-- output: width 2 to 4, parameters grew (times) --> and
+# 3.95<!-- output: width 4 to 8, parameters grew (times) -->, from
+# 6,772<!-- output: width 2, parameters --> at width 2 to
 # 103,954<!-- output: width 8, parameters --> at width 8: every convolution after the
-# first has twice the channels in and out. On this CPU the second epoch's training took
-# 0.67 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.53 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0, timed
+# first has twice the channels in and out, so four times the weights. On this CPU the
+# second epoch's training took
+# 0.64 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.62 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0, timed
 # once per width): look for the seconds to grow far less than the parameters. Python's
 # fixed cost per step may be one reason; it was not measured.
 #
@@ -2274,7 +2324,7 @@ print(f"one-cycle, its seeds' changes up to (points): {max(one_cycle):+.2f}")
 # *Optional: read after the exercises.*
 #
 # This appendix extends sections 6 and 7: He's initialisation against residual blocks, the
-# size of weight decay's term, and Adam and one-cycle, each checked by hand.
+# size of weight decay's term, Adam's beta1 under one-cycle, and Adam checked by hand.
 #
 # **He's initialisation.** Section 6's plain stack, at PyTorch's default initialisation,
 # lost its gradient on the way back. Initialise its weights the *He* way instead
@@ -2336,8 +2386,8 @@ del fresh, fresh_batch, gradients, decay_term
 # Adam's per-weight scaling, on one batch of an untrained network. Appendix C's runs cannot
 # tell whether decay this small acted as decay; it may only have nudged each run onto
 # another path. A run with an even smaller decay would be the control (not run here). So
-# Appendix C's weight-decay row, whichever way its seeds moved, does not show what decay
-# itself does to accuracy. On the same batch, clipping at 0.1 touched
+# read Appendix C's weight-decay row as what this decay did in 47 steps, not as what decay
+# does over a longer training (not run here). On the same batch, clipping at 0.1 touched
 # 1.1%<!-- output: share of the gradient's values that clipping at 0.1 cuts, first batch -->
 # of the gradient's values.
 #
@@ -2386,29 +2436,12 @@ print(f"first step without bias correction, in learning rates: {ratios}")
 # 3.16<!-- output: first step without bias correction, in learning rates --> learning
 # rates.
 #
-# **One-cycle by hand.** `fit_one_cycle` gives PyTorch's `OneCycleLR` the peak and the
-# step count; its defaults start at peak / 25, rise along a cosine to the peak over the
-# first 0.3 of the steps, then fall along a cosine to start / 10,000. Five steps of
-# section 7's run, by hand, against the rates it recorded (`one_cycle_rates`). Then the
-# same schedule drives an Adam over one dummy weight (no gradient, no training), to read
-# Adam's beta1 at the first step, at the peak step (`cycle_peak`, section 7's) and at the
-# last step:
+# **Adam's beta1 under one-cycle.** Section 7 checked `fit_one_cycle`'s rates by hand. The
+# same schedule also moves Adam's beta1: here it drives an Adam over one dummy weight (no
+# gradient, no training), to read beta1 at the first step, at the peak step (`cycle_peak`,
+# section 7's) and at the last step:
 
 # %%
-# A step's rate is low + (peak − low) / 2 · (1 + cos(π · a)): low is the end of its side
-# (the start or the end), a the step's distance from the peak step, as a share of that
-# side. PyTorch's OneCycleLR counts the N steps from 0 and places the peak 30% of the way
-# through them: at the last of the first 0.3 N steps, step 0.3 N - 1 (it need not be a
-# whole step).
-cycle_steps, peak_step = len(one_cycle_rates), 0.3 * len(one_cycle_rates) - 1
-same = True
-for step in sorted({0, cycle_steps // 4, round(peak_step), cycle_steps // 2, cycle_steps - 1}):
-    rising = step <= peak_step  # the low end: the start, peak / 25, or the end, start / 1e4
-    low = peak_rate / 25 / (1 if rising else 1e4)
-    away = abs(step - peak_step) / (peak_step if rising else cycle_steps - 1 - peak_step)
-    rate_by_hand = low + (peak_rate - low) / 2 * (1 + math.cos(math.pi * away))
-    same = same and math.isclose(rate_by_hand, one_cycle_rates[step], rel_tol=1e-6)
-print(f"one-cycle's rates by hand equal the schedule's: {same}")
 # Adam's beta1 is the first of its `betas`; OneCycleLR sets it at every step.
 dummy_weight = nn.Parameter(torch.zeros(1))
 beta1_adam = torch.optim.Adam([dummy_weight], lr=peak_rate)
@@ -2428,9 +2461,6 @@ print(f"Adam's beta1 under one-cycle, last step: {last_beta1:.2f}")
 del dummy_weight, beta1_adam, beta1_cycle
 
 # %% [markdown]
-# The rates by hand equal the schedule's:
-# **True**<!-- says: one-cycle's rates by hand equal the schedule's -->.
-#
 # One-cycle (built on PyTorch's `OneCycleLR`) also moves Adam's beta1 against the rate, by
 # its default
 # `cycle_momentum=True`<!-- source: PyTorch docs, OneCycleLR, cycle_momentum=True -->:

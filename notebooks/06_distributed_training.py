@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 61 s with a peak memory of 1456 MB. The course's
+# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1433 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -297,8 +297,9 @@ else:
 # gradient of all 24 images, up to float32 rounding: the update one process would make on
 # the whole batch. Without the division, the summed gradients would be
 # 3.00<!-- output: summed, not divided / whole batch's gradient --> times the whole
-# batch's (printed once exercise 1 passes), so plain SGD would take a step 3 times too
-# large, as if the learning rate were multiplied by the world size.
+# batch's (printed once exercise 1 passes). Plain SGD's step is the learning rate times
+# the gradient, so that step would be 3 times too large, as if the learning rate were
+# multiplied by the world size.
 
 # %% [markdown]
 # ## 5. In 2 real processes, then DDP
@@ -474,8 +475,8 @@ print(f"validation accuracy after the last epoch: {history[-1]['val_acc']:.4f}")
 # batches, over whole epochs with their loading. An *arm* is one of its three ways to
 # train: `1 process, 1 thread` (the baseline), `1 process, 2 threads` and
 # `2 processes, 1 thread each` (under DDP). A *round* is one epoch of every arm, one after
-# the other. The launch runs 6 rounds and leaves out the first, a warm-up; the table gives
-# each arm's medians over the other 5.
+# the other. One launch runs 6 rounds and leaves out the first, a warm-up; the table gives
+# each arm's medians over the other 5 (all from that one launch).
 
 # %%
 from course_utils.report import record_result
@@ -519,7 +520,7 @@ from course_utils.scaling import arms_table, shown_parts
 print(arms_table(launches[small], f"effective batch {small}, seconds per epoch on {machine}"))
 # The rest of the epoch (the steps, the exchange and any wait for the other process) as the
 # figure labels it: the median epoch minus the median loading, each to 3 decimals.
-for arm in (ONE_THREAD, TWO_PROCESSES):
+for arm in (ONE_THREAD, TWO_THREADS, TWO_PROCESSES):
     shown = shown_parts(launches[small][arm])[2]
     print(f"{arm} at {small}, seconds of the rest: {shown:.3f}")
 # The fair comparison, the two ways to use both CPUs: in each round, 1 process on 2 threads'
@@ -564,8 +565,8 @@ plot_epoch_parts(
 # **Where the time went.** The rest of the epoch after loading (the figure's blue part: the
 # steps, the exchange of the gradients and any wait for the other process) took the 2
 # processes, each stepping on half the images,
-# 0.815 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.265 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
+# 0.785 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.251 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
 # `1 process, 1 thread`. `comm_cost.py` times one step's parts at 64 images per process
 # (random inputs, no loading, 1 thread per process, medians over many repeats): rank 0's
 # step on 128 images and on 64 while rank 1 waits, then, with both processes at work, the
@@ -595,23 +596,27 @@ print(f"64 images per process, ms of the bare all-reduce: {ms[64]['all_reduce']:
 print(f"64 images per process, ms of the step without communication: {ms[64]['step']:.3f}")
 ddp_added = ms[64]["ddp"] - ms[64]["step"]  # DDP's step minus the same step without DDP
 print(f"64 images per process, ms DDP adds to a step: {ddp_added:.3f}")
-more = "more" if ddp_added > halving_saved else "no more"
-print(f"what DDP added to a step, against what halving saved: {more}")
+over_step = ddp_added / ms[64]["step"]  # both timed with the 2 processes at work
+print(f"64 images per process, DDP's addition over the step: {over_step:.2f}")
+# Halving a step cannot save more than the whole step; so, if DDP adds more than a whole
+# step, it adds more than halving could save (a bound from one condition, both at work).
+bound = "more" if ddp_added > ms[64]["step"] else "not more"
+print(f"DDP's addition, against the whole step without it: {bound}")
 
 # %% [markdown]
-# On one process, a step on 128 images took
-# 0.602 ms<!-- output: rank 0 alone, ms of a step on 128 images --> and one on 64 took
-# 0.562 ms<!-- output: rank 0 alone, ms of a step on 64 images -->: halving saved
-# 0.040 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->. With both
-# processes at work, the bare all-reduce took
-# 0.479 ms<!-- output: 64 images per process, ms of the bare all-reduce -->, and DDP's step
-# added
-# 1.283 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step
-# without it (the exchange, the waits for the other process and DDP's own work, not
-# separated here). The halving was timed on one process and the exchange with both, so the
-# pair is a rough guide: communication and waiting added
-# **more**<!-- says: what DDP added to a step, against what halving saved --> than halving
-# the step saved.
+# With both processes at work, 64 images each, DDP's step added
+# 1.338 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
+# it: 1.93<!-- output: 64 images per process, DDP's addition over the step --> times that
+# whole step. It is the exchange, the waits for the other process and DDP's own work
+# (Appendix A's table splits them); the bare all-reduce alone took
+# 0.559 ms<!-- output: 64 images per process, ms of the bare all-reduce -->. Halving a
+# step cannot save more than the whole step, so DDP added
+# **more**<!-- says: DDP's addition, against the whole step without it --> than halving
+# could have saved. How much did halving save? On one process (rank 0 alone, a different
+# condition: only a rough guide), a step on 128 images took
+# 0.720 ms<!-- output: rank 0 alone, ms of a step on 128 images --> and one on 64 took
+# 0.670 ms<!-- output: rank 0 alone, ms of a step on 64 images -->: it saved
+# 0.050 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->.
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -757,11 +762,10 @@ print(fsdp.output)
 #   0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 #   speed of 1 process on 2 threads, on the same 2 CPUs (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->).
-#   Halving a step's images saved
-#   0.040 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->; DDP's step
-#   added
-#   1.283 ms<!-- output: 64 images per process, ms DDP adds to a step --> (the exchange, its
-#   waits and DDP's own work).
+#   DDP's step added
+#   1.93<!-- output: 64 images per process, DDP's addition over the step --> times the step
+#   without it (the exchange, its waits and DDP's own work): more than halving the step
+#   could save.
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 10 (its GPU and multi-machine parts not run here): the scripts join with
@@ -884,9 +888,10 @@ if check_exercise(3, choose_backend=choose_backend):
 # `this machine, rank …` lines show its own branch); with one GPU and 2 processes, a
 # refusal. On 2 machines with 2 GPUs each, the second machine's GPUs are also numbered 0
 # and 1, so rank 3 takes `cuda:1`, its local rank, and tells DDP `device_ids=[1]`.
-# `cuda:RANK` works on the first machine only, so a one-machine test never catches it;
-# on the second it would ask for a `cuda:3` that does not exist. These lines are the
-# function's choices, not launches.
+# `cuda:RANK` works on the first machine only, so a one-machine test never catches it:
+# on the second, rank 3 would ask for a `cuda:3` that machine does not have (the check
+# tries this case and fails a function that gives rank 3 `cuda:3`; nothing was launched on
+# 2 machines). These lines are the function's choices, not launches.
 #
 # The check also catches two mistakes that look right with one GPU: plain `"cuda"` puts
 # every process on one GPU, which fails or overloads GPU 0 (not run here), and choosing
@@ -969,24 +974,23 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% tags=["nbval-check-output"]
 ### BEGIN SOLUTION
-# Hint: section 8, comm_cost.py's lines: what halving saved against what DDP added
+# Hint: section 8, comm_cost.py's lines: what DDP added against the whole step
 answer_q3 = "d"
 ### END SOLUTION
 check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
-# **(d).** Section 8 printed both sides at 64 images per process. Halving a step's images
-# from 128 to 64 saved
-# 0.040 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) --> on one
-# process; with both processes at work, DDP's step added
-# 1.283 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
-# it: communication and waiting added
-# **more**<!-- says: what DDP added to a step, against what halving saved --> than halving
-# saved. The two were timed under different conditions, so the pair is a rough guide; over
+# **(d).** Section 8 timed it at 64 images per process, both processes at work: DDP's
+# step added
+# 1.338 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
+# it, more than that whole step, so
+# **more**<!-- says: DDP's addition, against the whole step without it --> than halving
+# the step could save (on one process, halving saved
+# 0.050 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->). Over
 # whole epochs, the rest after loading (the steps, the exchange and any wait) took the 2
 # processes
-# 0.815 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.265 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 0.785 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.251 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
 # 1 thread, stepping on all the images. (a) is wrong: each process computed only its own 64
 # images of every step; so is (c): the shards split each epoch's images between the
 # processes. (b) cannot be: NCCL carries only GPU tensors (PyTorch's distributed
@@ -1090,9 +1094,12 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, 2 processes ran at
-# 0.84<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times its
-# speed at 2,048 (**slower in every
-# round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->).
+# 1.14<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times its
+# speed at 2,048 (**no clear winner: 4 faster, 1 tied, 0
+# slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). This
+# rests on one launch of 5 counted rounds, at a batch where the steps are longer and the
+# exchange's share smaller (the table at the end of this appendix); rerun the launch and
+# look for how far its verdict moves.
 #
 # **The epochs, round by round.** An arm's speed-up in a round is the baseline's epoch over
 # its own (above 1: faster). The median is of the rounds' speed-ups, so not quite the ratio
@@ -1143,23 +1150,23 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # Against `1 process, 1 thread`, that is 2 CPUs against 1, the 2 processes ran at
-# 0.45<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
+# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 1.19<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# 1.56<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
 # (**faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
 #
 # Each process loads half of every batch's images; rank 0's loading (timed on the same clock
 # as its epoch) took
-# 0.71<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# 0.75<!-- output: 2 processes' loading over 1 process's at 128 --> of
 # `1 process, 1 thread`'s at 128 and
-# 0.47<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
+# 0.35<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
 # and **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
 # 2,048. So in the figure above, at 2,048, the 2 processes' loading is the
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> and
 # their rest the longer, and the two together gave the median speed-up of
-# 1.19<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> above.
+# 1.56<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> above.
 #
 # **The same model.** After the rounds, `compare_arms.py` compared the weights of
 # `1 process, 1 thread` and `2 processes, 1 thread each`:
@@ -1216,19 +1223,19 @@ from course_utils.scaling import comm_cost_table
 
 title = f"{machine}, 1 thread per process; rows 1-7: both processes at work"
 print(comm_cost_table(cost, title))
-for size in (64, 1024):  # DDP's step minus the same step without DDP, over that step
-    over_step = (ms[size]["ddp"] - ms[size]["step"]) / ms[size]["step"]
-    print(f"{size} images per process, DDP's addition over the step: {over_step:.2f}")
+# DDP's step minus the same step without DDP, over that step (section 8 printed it at 64)
+over_step_1024 = (ms[1024]["ddp"] - ms[1024]["step"]) / ms[1024]["step"]
+print(f"1024 images per process, DDP's addition over the step: {over_step_1024:.2f}")
 over_bare = (ms[64]["ddp"] - ms[64]["step"]) / ms[64]["all_reduce"]  # section 8's all-reduce
 print(f"64 images per process, DDP's addition over the bare all-reduce: {over_bare:.2f}")
 
 # %% [markdown]
 # DDP's step, timed as rows 1 to 7 (both processes at work), added
-# 2.18<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# 1.93<!-- output: 64 images per process, DDP's addition over the step --> times the step
 # without it at 64 images per process (and
-# 2.68<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
+# 2.39<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
 # section 8's bare all-reduce) and
-# 0.55<!-- output: 1024 images per process, DDP's addition over the step --> times at
+# 1.15<!-- output: 1024 images per process, DDP's addition over the step --> times at
 # 1,024. It is the exchange, the waits for the other process and the wrapper together, which
 # the table's indented rows split.
 #
@@ -1259,10 +1266,10 @@ for size in (64, 1024):  # each saving over the bare all-reduce at the same B
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 3.27<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 3.10<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 1.15<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# 1.12<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
 # times. The bare all-reduce took as long as
 # 0.81<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
@@ -1270,8 +1277,8 @@ for size in (64, 1024):  # each saving over the bare all-reduce at the same B
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
 # the bare all-reduce's share of a step fell. Halving one process's work at 1,024 (2,048
 # images to 1,024) saved
-# 1.159 ms<!-- output: halving 2048 images to 1024, ms saved (rank 0 alone) -->, against
-# 0.550 ms<!-- output: 1024 images per process, ms of the bare all-reduce --> for the bare
+# 1.401 ms<!-- output: halving 2048 images to 1024, ms saved (rank 0 alone) -->, against
+# 0.624 ms<!-- output: 1024 images per process, ms of the bare all-reduce --> for the bare
 # all-reduce; as in section 8, timed under different conditions, the two are only a rough
 # guide to each other. `comm_cost.py`, which timed them:
 

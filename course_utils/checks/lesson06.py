@@ -420,15 +420,14 @@ QUESTIONS: dict[str, Exercise] = {
     ),
     "Q3": concept_question(
         "answer_q3",
-        hint="section 8, comm_cost.py's lines: what halving saved against what DDP added",
+        hint="section 8, comm_cost.py's lines: what DDP added against the whole step",
         right="d",
         why=(
-            "section 8 printed both sides at 64 images per process: what halving one "
-            "process's step from 128 images to 64 saved (rank 0 alone), and what DDP's step "
-            "added to the step without it (both processes at work), the exchange with its "
-            "waits and DDP's own work. In the worked run DDP added far more than halving "
-            "saved; timed under different conditions, the pair is a rough guide, and over "
-            "whole epochs the 2 processes' rest of the epoch after loading was the longer too."
+            "section 8 timed it at 64 images per process, both processes at work: DDP's "
+            "step added to the step without it (the exchange with its waits and DDP's own "
+            "work) more than that whole step took, so more than halving the step could "
+            "save. Over whole epochs the 2 processes' rest of the epoch after loading was "
+            "the longer too."
         ),
         misconceptions={
             "a": "Each process computes the gradient of its own shard only (section 5: rank 0 "
