@@ -39,8 +39,8 @@
 #   has it) mixed precision.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 85 s with a peak memory of 1189 MB. The course's
+# > **Last verified** 2026-12-08: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 94 s with a peak memory of 1185 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -185,9 +185,12 @@ for item_each_step in (False, True):
 del sim_gpu
 
 # %% [markdown]
-# Without a `loss.item()`, the simulated queue ran while Python did its next step's work:
+# Without a `loss.item()`, the simulated queue ran while Python did its next step's work,
+# so only the last queued step was left to wait for: 5 x 20 milliseconds of Python's work
+# plus that last 20-millisecond step make 120 milliseconds, and the clock read
 # **0.12 s**<!-- output: simulated GPU, 5 steps, no loss.item() in the loop (s) -->. With
 # one each step, Python waited for each queued step before its next step's work:
+# 5 x (20 + 20) milliseconds make 200 milliseconds, and the clock read
 # **0.20 s**<!-- output: simulated GPU, 5 steps, a loss.item() each step (s) -->. The mock
 # is built to behave so; on a real GPU, look for the same gap in your own loops.
 #
@@ -199,8 +202,9 @@ del sim_gpu
 # On a GPU, look for other one-off costs in a slower first run. One is choosing a
 # *kernel*. A kernel is the compiled function that the device runs for one operation.
 #
-# `seconds_per_product`, next, does all three. The cell after it times 1,000 small
-# products a repeat and 10 large ones, and prints how fast each device worked at each size:
+# `seconds_per_product`, next, does all three. The cell after it times, in each repeat,
+# 1,000 products of two 64 x 64 matrices, then 10 products of two 2048 x 2048 ones, and
+# prints how fast each device worked at each size:
 
 
 # %%
@@ -238,14 +242,19 @@ for (kind, size), times in timed.items():  # one line a size
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at a median
-# **155.7 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second, a 64 x 64 product at only **45.0
+# **158.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second, a 64 x 64 product at only **43.0
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. In brackets:
-# the slowest and fastest of the 5 repeats; the lesson reads the median.
+# the slowest and fastest of the 5 repeats. Look for a wide spread in the 64 x 64 repeats:
+# a tiny product takes only microseconds, so small disturbances (another process taking
+# the CPU for a moment) likely swing a whole repeat. That is why the lesson reads the
+# median.
 #
-# On a GPU, expect a cost per operation whatever its size: *launching*, the CPU telling
-# the device to start one kernel. With a GPU, look for its 64 x 64 rate to lag its
-# 2048 x 2048 rate further than the CPU's does.
+# On a GPU, the CPU *launches* each operation: it queues one kernel on the device and
+# goes on (PyTorch's CUDA semantics
+# page<!-- source: https://pytorch.org/docs/stable/notes/cuda.html, asynchronous execution -->).
+# Look for a cost per launch that does not depend on the product's size: with a GPU, its
+# 64 x 64 rate would then lag its 2048 x 2048 rate further than the CPU's does.
 #
 # So on a GPU, look for little gain in two cases: **tiny models**, whose products may be
 # too small to fill it (look for the lag above), and **starved GPUs**, which wait for the
@@ -590,7 +599,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once, on this CPU, in
-# **3.71 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **4.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # (b) puts them behind (a)'s `DataLoader`, sampler and batch order. (b) and (c) evaluate
 # on the validation images, converted the same way:
 
@@ -729,19 +738,19 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 # - **(a) to (b)** made every image's tensor once, instead of a PIL image and its
 #   transforms for each image every epoch (the step also dropped the `Subset`'s look-ups).
 #   The wait fell from
-#   **3.814 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
-#   to **0.234 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
+#   **4.361 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
+#   to **0.262 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
 # - **(b) to (c)** replaced the whole loader. Out went the `DataLoader`, which fetches a
 #   batch's 128 indices one by one and collates them (PyTorch's data-loading
 #   documentation<!-- source: https://pytorch.org/docs/stable/data.html, automatic batching -->),
 #   with `SeededShuffle`'s order as a Python list (its `tolist`) and the `DeviceDataLoader`
 #   wrapper that moves each batch; in came `DeviceTensorLoader`, which gathers each batch
 #   in one indexing. The wait fell to
-#   **0.055 s**<!-- output: (c), waiting for its batches, median of the later epochs (s) -->;
+#   **0.063 s**<!-- output: (c), waiting for its batches, median of the later epochs (s) -->;
 #   the step does not tell these changes apart.
 #
 # Over both steps, (a)'s epoch of
-# **4.22 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> took
+# **4.81 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> took
 # **14.3 times**<!-- output: pipeline speed-up (cpu) --> as long as (c)'s, (c)'s one-off
 # conversion aside; Appendix B counts when (c) wins that back.
 #
@@ -863,11 +872,12 @@ if autocast_runs_in(device, torch.bfloat16):
 else:
     print(
         f"bfloat16 autocast does not run on this {device.type}: where it runs, this cell "
-        "prints the type of each layer's output, the loss and the gradients."
+        "prints the type of each Linear's output and the ReLU's, the loss and the gradients."
     )
 
 # %% [markdown]
-# Where autocast runs, each layer's output is bfloat16, and so is the one gradient
+# Where autocast runs, each Linear's output, and the ReLU's, is bfloat16 (the probe does
+# not print the Flatten's), and so is the one gradient
 # printed, that of the first Linear's output
 # (**torch.bfloat16**<!-- says: the gradient of the first Linear's output -->); the weight
 # and its gradient stay float32
@@ -986,14 +996,14 @@ if "compiled" in arms:  # round 1: the compiled arm's first epoch against float3
 # %% [markdown]
 # On this CPU, over **6**<!-- output: later rounds counted, each arm --> counted rounds:
 # - bfloat16 autocast: a median speed-up of
-#   **2.19**<!-- output: bfloat16 autocast median speed-up over float32 -->,
+#   **2.18**<!-- output: bfloat16 autocast median speed-up over float32 -->,
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->, on
 #   a CPU with bfloat16 units (`bfloat16_support`'s line above).
 # - compiled: a median speed-up of
 #   **1.00**<!-- output: compiled median speed-up over float32 -->, **no clear winner: 0 faster, 6
 #   tied, 0 slower**<!-- says: compiled against float32, verdict -->, after a
 #   first training epoch
-#   **17.6 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+#   **19.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
 #   than `float32`'s, in the round where it compiled. Appendix C asks whether the later
 #   rounds win that back.
 #
@@ -1023,17 +1033,17 @@ if "compiled" in arms:  # round 1: the compiled arm's first epoch against float3
 #   generator can deliver the batches already there.
 # - GPU work is asynchronous: time it by warming up, calling `synchronize(device)` before
 #   each clock reading, and repeating.
-# - A product's size counts: on this CPU 64 x 64 products ran at **45.0
+# - A product's size counts: on this CPU 64 x 64 products ran at **43.0
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **155.7
+#   a second, 2048 x 2048 ones at **158.4
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->. On a
 #   GPU, section 6 times a 32-unit MLP and a 2048-2048 one on both devices: look for the
 #   GPU to help the wide one only.
 # - With `num_workers=0` on this CPU, the classic pipeline waited
-#   **3.814 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
-#   of its **4.22 s**<!-- output: (a) classic pipeline, median of the later epochs (s) -->
+#   **4.361 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
+#   of its **4.81 s**<!-- output: (a) classic pipeline, median of the later epochs (s) -->
 #   epoch for batches. Ready tensors cut the wait to
-#   **0.234 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
+#   **0.262 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
 #   Against the dataset held as one tensor, batches gathered by indexing, the classic
 #   epoch took **14.3 times**<!-- output: pipeline speed-up (cpu) --> as long (the
 #   tensor's one-off conversion aside). On a GPU, look for a starved pipeline to gain little.
@@ -1044,7 +1054,7 @@ if "compiled" in arms:  # round 1: the compiled arm's first epoch against float3
 #   (this CPU has bfloat16 units); compiling:
 #   **no clear winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
 #   after a first training epoch
-#   **17.6 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+#   **19.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
 #   than `float32`'s.
 #
 # The exercises and the quiz come next; the appendices after them are optional.
@@ -1068,10 +1078,7 @@ record_result("dataset-on-device validation accuracy", round(c_accuracy, 4))
 # (with what it found), or passed (with what it checked). The lines under
 # `if check_exercise(...)` run only for a passing answer. Both checks also time your
 # function on section 2's `SimulatedGPU`, whose queued work only a synchronize waits for:
-# there a timing without `synchronize(on)` comes out too short, on any machine. The
-# course's tests run each check on a timing without synchronize
-# (tests/test_checks.py<!-- source: test_lesson04_exercise1_finds_each_mistake_in_train_epoch -->
-# and<!-- source: tests/test_checks.py, test_lesson04_exercise2_finds_each_mistake_* -->).
+# there a timing without `synchronize(on)` comes out too short, on any machine.
 #
 # **Exercise 1: time a wide model's epochs on each device you have.**
 #
@@ -1202,13 +1209,13 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** On this CPU the 2048-2048 MLP's first epoch over 10,000
 # images took
-# **1.30 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.29 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# **1.49 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.45 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
 # set-up, looked for as a gap of over 10 percent either way: **none detected: the two
 # epochs within 10 percent**<!-- says: one-off set-up on cpu -->. A batch of 256 images
 # took
-# **32.9 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **37.1 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work.
 #
 # With a GPU, compare each setting's ms-per-batch line with the one before: the GPU setting
@@ -1344,19 +1351,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.277 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.224 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.381 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.507 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **17.33 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.20**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.74**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.63**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **23.82 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.47**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.88**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.82**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted in rounds as in section 7 (a tie: within 10 percent), batch 16,384 against
 # 4,096, per image:
-# **no clear winner: 6 cheaper per image, 1 tied, 0 costlier per
+# **no clear winner: 3 cheaper per image, 4 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
 # The worked run had no GPU (its last line says so); with a GPU, the last line names the
@@ -1415,18 +1422,18 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** On this CPU the classic pipeline waited
-# **3.814 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
+# **4.361 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
 # for its batches in an epoch of
-# **4.22 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> (median
+# **4.81 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> (median
 # of the later epochs). Section 6's first step, to (b), changed the dataset behind the same
 # `DataLoader`: tensors made once, in place of torchvision's images and the `Subset`'s
 # look-ups. Its wait fell to
-# **0.234 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
+# **0.262 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
 # The step does not tell the PIL images and transforms apart from the look-ups. Why not
 # (a): all three pipelines trained the same weights on the same batches, and the forward
 # and backward passes fall outside the wait. `dataset_to_tensors` made the ready tensors
 # once, in
-# **3.71 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **4.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # a one-off won back once the time saved each epoch adds up to it (Appendix B).
 
 # %% [markdown]
@@ -1449,11 +1456,11 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** On this CPU, the step at batch 1024 took
-# **4.4 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
-# among more images. On any device we expect part of a step's cost not
-# to grow with the batch: Python, the optimizer's loop over tensors, and on a GPU
-# launching kernels. Cheaper per image is not faster per step.
+# among more images. That fixed cost may be Python, the optimizer's loop over tensors
+# and, on a GPU, launching kernels: the lesson did not time them apart. Cheaper per image
+# is not faster per step.
 
 # %% [markdown]
 # **Question 4.** When does compiling a model with `model.compile()` pay off?
@@ -1477,7 +1484,7 @@ check_exercise("Q4", answer_q4=answer_q4)
 # with batches of one shape so that it does not compile again. On this machine, with
 # 2<!-- output: logical CPUs --> logical CPUs, section 7's first compiled training epoch
 # took
-# **17.6 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+# **19.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
 # than `float32`'s, and its later rounds gave the compiled arm a median speed-up of
 # **1.00**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 0
 # faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->:
@@ -1511,7 +1518,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float16's far narrower. Whether autocast is faster has to be measured: on the CPU that
 # made these outputs, which has bfloat16 instructions, section 7's bfloat16 epochs had a
 # median per-round speed-up of
-# **2.19**<!-- output: bfloat16 autocast median speed-up over float32 --> over `float32`
+# **2.18**<!-- output: bfloat16 autocast median speed-up over float32 --> over `float32`
 # (**faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->).
 
 
@@ -1576,16 +1583,16 @@ for line in inspect.getsource(training._train).splitlines():
 #   waiting for it first keeps that step's time out of the batch's wait;
 # - after the batch arrives: the batch's queued copy to the device is part of the wait.
 #
-# The course's tests check both calls on a simulated GPU
-# (tests/test_lesson04_timed_batches.py). On a real GPU the two calls also stop loading
-# from overlapping the step, so we expect (a)'s wait there to be an upper bound.
+# On a GPU the first call also makes Python wait for each step to finish before it asks
+# for the next batch, so loading no longer overlaps the step: with a GPU, look for
+# longer epochs with `TimedBatches` than without it.
 #
 # **The rest.** Section 6's table splits each later epoch into the wait and the
 # rest. The three pipelines did the same compute (the same model and batches), yet their
 # rests were
-# **0.406 s**<!-- output: (a), the rest, median of the later epochs (s) -->,
-# **0.253 s**<!-- output: (b), the rest, median of the later epochs (s) --> and
-# **0.240 s**<!-- output: (c), the rest, median of the later epochs (s) -->. So the split
+# **0.446 s**<!-- output: (a), the rest, median of the later epochs (s) -->,
+# **0.285 s**<!-- output: (b), the rest, median of the later epochs (s) --> and
+# **0.274 s**<!-- output: (c), the rest, median of the later epochs (s) -->. So the split
 # is approximate, and the outputs do not say why the rests differ.
 #
 # **Every epoch, and the one-off.** Section 6 drops epoch 1 and quotes the later ones.
@@ -1611,16 +1618,16 @@ for pipeline, times in (("(a)", classic_times), ("(c)", c_times)):
     print(f"{pipeline} slowest later epoch / fastest later one: {max(later) / min(later):.2f}")
 
 # %% [markdown]
-# Epoch 1 took (a) **1.15, 1.10, 1.13**<!-- says: (a) first epoch / each later one -->
+# Epoch 1 took (a) **0.95, 0.90, 0.83**<!-- says: (a) first epoch / each later one -->
 # times each later epoch, and (c)
-# **1.00, 0.93, 0.93**<!-- says: (c) first epoch / each later one -->: by the lesson's 10
+# **0.99, 1.09, 0.99**<!-- says: (c) first epoch / each later one -->: by the lesson's 10
 # percent rule, (a) **over 10 percent from at least
 # one**<!-- says: (a) first epoch against its later ones, by the 10 percent rule -->,
 # (c) **within 10 percent of each: no clear
 # difference**<!-- says: (c) first epoch against its later ones, by the 10 percent rule -->
 # (one run). For scale, the slowest later epoch was
-# 1.05<!-- output: (a) slowest later epoch / fastest later one --> times the fastest for
-# (a), and 1.07<!-- output: (c) slowest later epoch / fastest later one --> times for (c):
+# 1.14<!-- output: (a) slowest later epoch / fastest later one --> times the fastest for
+# (a), and 1.10<!-- output: (c) slowest later epoch / fastest later one --> times for (c):
 # one run cannot tell a warm-up smaller than that spread from noise. Section 6 drops epoch
 # 1 whichever it is.
 #
@@ -1663,8 +1670,8 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (c)
 # %% [markdown]
 # On this CPU, in one run, counted epoch by epoch, (c)'s total, one-off included, fell
 # below (a)'s after epoch
-# **1**<!-- output: first epoch after which (c)'s total is below (a)'s -->, by
-# **0.77 s**<!-- output: (a)'s total minus (c)'s after that epoch (s) -->:
+# **2**<!-- output: first epoch after which (c)'s total is below (a)'s -->, by
+# **3.92 s**<!-- output: (a)'s total minus (c)'s after that epoch (s) -->:
 # **below by over 10 percent of (a)'s
 # total**<!-- says: (c)'s total against (a)'s after that epoch -->. Look at the table's
 # rows for the gap after each epoch.
@@ -1718,7 +1725,8 @@ print(inspect.getsource(DeviceTensorLoader.__iter__))
 # **Rounds.** A *round* trains one epoch of each arm. The order of the arms rotates from
 # round to round, so any drift in the machine's speed is spread over every arm. This is a
 # design choice; no output here shows that it was needed. Round 1 compiles, so it does not
-# count. A round's *speed-up* is `float32`'s epoch time divided by the arm's.
+# count. In each round, an arm's *speed-up* is `float32`'s epoch time divided by that
+# arm's epoch time: above 1, the arm was faster than `float32`.
 #
 # **Verdicts.** A speed-up above 1.1 counts as faster, below 1/1.1 as slower, and anything
 # between as a tie (the tie band: `TIE` in `course_utils.rounds`). An arm's verdict, from
@@ -1752,9 +1760,9 @@ if "compiled" in arms:
 # %% [markdown]
 # This is the second of two compiling costs. On this CPU, the compiled arm's first epoch
 # took
-# **19.5 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **22.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # longer than `float32`'s *with* its first evaluation (this cell), and
-# **17.6 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+# **19.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
 # *without* it, in training alone (section 7). The difference between the two is the
 # compiled arm's extra time in its first evaluation (with the epoch's small bookkeeping),
 # against `float32`'s. Epochs to win it back:
@@ -1803,9 +1811,9 @@ for tiny in (6e-8, 2e-8):  # float16 below its smallest normal number
 # %% [markdown]
 # bfloat16 keeps about float32's range (nearly the same largest number, the same
 # smallest normal one) with a step of about 1 in 128, 2 to 3 significant digits; float16
-# has a finer step but tops out at 6.55e+04. Below its smallest normal number float16
-# keeps fewer and fewer digits (*subnormal* numbers): 6e-8 survives, as 5.96e-08, but
-# 2e-8 and 1e-8 become 0: a gradient that small would be lost.
+# has a finer step but tops out at 6.55e+04. Below its smallest normal number
+# (*subnormal* numbers), float16 turned 6e-8 into 5.96e-08, but 2e-8 and 1e-8 into 0:
+# a gradient that small would be lost.
 #
 # **Which types autocast uses** is printed in section 7, by the probe after its bfloat16
 # check.
@@ -1815,11 +1823,14 @@ for tiny in (6e-8, 2e-8):  # float16 below its smallest normal number
 #
 # This appendix extends section 7's mixed precision. `float16` has more digits than
 # `bfloat16` but a much narrower range: small gradients would round to zero (Appendix
-# C's table). It needs a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the
-# loss before `backward` and divides the gradients again before the step. `fit` has no
-# gradient scaler, so `float16` gets its own short loop, run on a CUDA or Apple GPU
-# apart from section 7's rounds, with no evaluation between epochs: compare its times
-# with `float32`'s only roughly.
+# C's table). PyTorch's AMP
+# documentation<!-- source: https://pytorch.org/docs/stable/amp.html, gradient scaling -->
+# pairs it with a *gradient scaler* (`torch.amp.GradScaler`), which multiplies the loss
+# before `backward` and divides the gradients again before the step. On this CPU the
+# float16 loop below did not run: no output here shows float16 with or without a scaler.
+# `fit` has no gradient scaler, so `float16` gets its own short loop, run on a CUDA or
+# Apple GPU apart from section 7's rounds, with no evaluation between epochs: compare its
+# times with `float32`'s only roughly.
 
 
 # %%

@@ -43,8 +43,8 @@
 # products in a 16-bit type such as bfloat16.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 281 s with a peak memory of 1206 MB. The course's
+# > **Last verified** 2026-12-08: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 295 s with a peak memory of 1300 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -134,7 +134,7 @@ print("image files:", Path(train_folder.samples[0][0]).suffix)
 # As in lesson 04, decode the images once, before training: as `ImageFolder`'s `loader`,
 # `decode_image` reads each file straight into a `uint8` tensor, a quarter of `float32`'s
 # memory. The cell times that one decoding
-# (5.4 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
+# (7.4 s<!-- output: decoding the training images once (seconds) --> on this CPU, the run shown),
 # paid once rather than every epoch. Lesson 04 timed a `DataLoader` that transforms each image
 # every epoch; this lesson times no such loader.
 #
@@ -465,7 +465,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 21.4 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 20.1 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -584,7 +584,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> points,
 # though the MLP has 6.3<!-- output: MLP parameters per small-CNN parameter --> times its
 # parameters, and led the second MLP, which trained
-# 1.01<!-- output: second MLP's training seconds per small CNN's --> times as long, by
+# 1.12<!-- output: second MLP's training seconds per small CNN's --> times as long, by
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #
 # **The control.** Shuffle the 1,024 pixel positions once, the same way for every image
@@ -654,8 +654,8 @@ print(f"{shuffled_line}: {shuffled_lead:+.1f}")
 # lead became
 # -2.6<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
 # points. Each model ran from one seed; other seeds were not run. Look for the MLP's change
-# to be near 0, though not always exactly 0: its sums add the same values in another
-# order, and float32 rounding then differs a little.
+# to be near 0, though it need not be exactly 0: its sums add the same values in another
+# order, so float32 rounding can differ (not measured here).
 #
 # Why the reordered columns make the same network: reorder the trained MLP's first-layer
 # columns the same way, and it should give the same logits on shuffled images as on the
@@ -1061,7 +1061,7 @@ plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 # %% [markdown]
 # In 704<!-- output: ResNet-9, width 8, training steps --> steps the width-8 ResNet-9
 # reached **71.1%**<!-- output: ResNet-9 validation accuracy --> validation accuracy in
-# 46 s<!-- output: ResNet-9, width 8 training seconds --> of training on this CPU (one
+# 48 s<!-- output: ResNet-9, width 8 training seconds --> of training on this CPU (one
 # run, seed 0).
 #
 # The figure's two losses are measured differently: the training loss averages augmented
@@ -1229,7 +1229,8 @@ for name, validation in validation_accuracy.items():
 # the MLP 45.7%<!-- output: MLP test accuracy --> and the ResNet-9
 # **72.2%**<!-- output: ResNet-9, width 8 test accuracy -->. The ResNet-9 against the other
 # two is not a comparison of networks: its whole recipe (optimiser, schedule, weight decay,
-# clipping, batch size, epochs, augmentation) differs from theirs, and only its test score
+# clipping, batch size, augmentation; on a GPU, its epochs too) differs from theirs, and
+# only its test score
 # used the four views. The "with the views" column,
 # 72.4%<!-- output: validation accuracy with test-time augmentation -->, is the score that
 # chose the views, so it can flatter them; the test column comes after that choice.
@@ -1383,7 +1384,7 @@ print(
 #   one-cycle's rates by hand, Appendix E Adam, both against PyTorch.
 # - **ResNet-9 on this CPU.** Width 8 with the full recipe, 2 epochs on all the training
 #   images: **71.1%**<!-- output: ResNet-9 validation accuracy --> on validation in
-#   46 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
+#   48 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
 #   Test-time augmentation was chosen on validation
 #   (72.4%<!-- output: validation accuracy with test-time augmentation --> with it): the
 #   rule chose to **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
@@ -1504,7 +1505,8 @@ if exercise_1_passed:
         print(f"{label}, final validation accuracy: {run['final_val_acc']:.4f}")
     plain = runs["plain"]
     print(f"plain, final training loss: {plain['final_train_loss']:.2f}")
-    print(f"plain, validation accuracy at that epoch: {plain['val_acc_at_lowest']:.4f}")
+    lowest_line = "plain, validation accuracy at its lowest validation loss"
+    print(f"{lowest_line}: {plain['val_acc_at_lowest']:.4f}")
     held = runs["plain"]["final_val_acc"] - runs["plain"]["val_acc_at_lowest"]  # fractions
     if abs(held) <= 0.01:
         held_words = "within 1 point"
@@ -1584,7 +1586,8 @@ if exercise_1_passed:
 # Accuracy says less. The plain run ended at
 # 40.1%<!-- output: plain, final validation accuracy -->,
 # **within 1 point**<!-- says: plain, final accuracy against that at the lowest loss --> of
-# its 39.6%<!-- output: plain, validation accuracy at that epoch --> at the lowest loss,
+# its 39.6%<!-- output: plain, validation accuracy at its lowest validation loss --> at
+# the lowest loss,
 # and the augmented run at 42.9%<!-- output: augmented, final validation accuracy -->. Each
 # model is one run from one seed, so these do not say which scores higher.
 
@@ -1699,8 +1702,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8: every convolution after the
 # first has twice the channels in and out, so four times the weights. On this CPU the
 # second epoch's training took
-# 0.64 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.62 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0, timed
+# 0.68 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.57 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0, timed
 # once per width): look for the seconds to grow far less than the parameters. Python's
 # fixed cost per step may be one reason; it was not measured.
 #
@@ -1925,6 +1928,11 @@ print(f"whitened, largest covariance of two outputs: {largest_covariance:.4f}")
 variances = whitened_covariance.diag()
 print(f"whitened, variances: {variances.min():.2f} to {variances.max():.2f}")
 print(f"whitened, variances above 0.9: {(variances > 0.9).sum()} of 12")
+# The patches' weakest direction: its variance, and what dividing by sqrt(variance + eps)
+# leaves of it, variance / (variance + eps), against the lowest whitened variance above.
+weakest = torch.linalg.eigvalsh(torch.cov(patches.T)).min().item()
+print(f"patches, variance along the weakest direction: {weakest:.1e}")
+print(f"weakest direction, variance / (variance + eps): {weakest / (weakest + 5e-4):.2f}")
 del patches, whitened, whitening_images
 
 # %% [markdown]
@@ -1933,8 +1941,12 @@ del patches, whitened, whitening_images
 # covariance is diagonal: off the diagonal about 0 (largest
 # 0.0000<!-- output: whitened, largest covariance of two outputs -->), on it
 # 7<!-- output: whitened, variances above 0.9 --> of 12 variances above 0.9. The rest were
-# lower, down to 0.21<!-- output: whitened, variances -->: by the formula below, directions
-# whose variance is not much larger than `eps` (the cell does not print which those are).
+# lower, down to 0.21<!-- output: whitened, variances -->. The patches' weakest direction
+# had a variance of
+# 1.3e-04<!-- output: patches, variance along the weakest direction -->, and the formula
+# below leaves
+# 0.21<!-- output: weakest direction, variance / (variance + eps) --> of it: the lowest
+# whitened variance.
 # `whiten_from` adds
 # `eps` = 5e-4<!-- source: course_utils/fastnet.py, whiten_from, eps=5e-4 --> to each
 # direction's variance before taking the square root and dividing, so a direction of variance

@@ -41,8 +41,8 @@
 #   launched.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 64 s with a peak memory of 1433 MB. The course's
+# > **Last verified** 2026-12-08: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 66 s with a peak memory of 1550 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -554,7 +554,7 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# 0.44<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 # speed (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->). The
 # bottom line, on these 2 CPUs at this batch size:
@@ -565,8 +565,8 @@ plot_epoch_parts(
 # **Where the time went.** The rest of the epoch after loading (the figure's blue part: the
 # steps, the exchange of the gradients and any wait for the other process) took the 2
 # processes, each stepping on half the images,
-# 0.785 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.251 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
+# 0.893 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.308 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
 # `1 process, 1 thread`. `comm_cost.py` times one step's parts at 64 images per process
 # (random inputs, no loading, 1 thread per process, medians over many repeats): rank 0's
 # step on 128 images and on 64 while rank 1 waits, then, with both processes at work, the
@@ -605,18 +605,19 @@ print(f"DDP's addition, against the whole step without it: {bound}")
 
 # %% [markdown]
 # With both processes at work, 64 images each, DDP's step added
-# 1.338 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
-# it: 1.93<!-- output: 64 images per process, DDP's addition over the step --> times that
+# 1.458 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
+# it: 1.96<!-- output: 64 images per process, DDP's addition over the step --> times that
 # whole step. It is the exchange, the waits for the other process and DDP's own work
-# (Appendix A's table splits them); the bare all-reduce alone took
-# 0.559 ms<!-- output: 64 images per process, ms of the bare all-reduce -->. Halving a
+# (Appendix A's table splits DDP's wrapper from the reduction with its waits); the bare
+# all-reduce alone took
+# 0.609 ms<!-- output: 64 images per process, ms of the bare all-reduce -->. Halving a
 # step cannot save more than the whole step, so DDP added
 # **more**<!-- says: DDP's addition, against the whole step without it --> than halving
 # could have saved. How much did halving save? On one process (rank 0 alone, a different
 # condition: only a rough guide), a step on 128 images took
-# 0.720 ms<!-- output: rank 0 alone, ms of a step on 128 images --> and one on 64 took
-# 0.670 ms<!-- output: rank 0 alone, ms of a step on 64 images -->: it saved
-# 0.050 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->.
+# 0.791 ms<!-- output: rank 0 alone, ms of a step on 128 images --> and one on 64 took
+# 0.715 ms<!-- output: rank 0 alone, ms of a step on 64 images -->: it saved
+# 0.076 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->.
 
 # %% [markdown]
 # ## 9. The checkpoint, tested once
@@ -759,13 +760,19 @@ print(fsdp.output)
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
 # - Section 8: over whole epochs at an effective batch of 128, 2 processes ran at
-#   0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+#   0.44<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 #   speed of 1 process on 2 threads, on the same 2 CPUs (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->).
 #   DDP's step added
-#   1.93<!-- output: 64 images per process, DDP's addition over the step --> times the step
+#   1.96<!-- output: 64 images per process, DDP's addition over the step --> times the step
 #   without it (the exchange, its waits and DDP's own work): more than halving the step
-#   could save.
+#   could save. Appendix A repeats the launch at 2,048, where loading took
+#   0.67<!-- output: 1 process, 1 thread at 2048, loading's share of the epoch --> of a
+#   1-process epoch (at 128:
+#   0.35<!-- output: 1 process, 1 thread at 128, loading's share of the epoch -->) and each
+#   process loads half the images: there, 2 processes ran at
+#   0.77<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times
+#   the speed of 1 process on 2 threads (one launch).
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
 # - Section 10 (its GPU and multi-machine parts not run here): the scripts join with
@@ -982,15 +989,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8 timed it at 64 images per process, both processes at work: DDP's
 # step added
-# 1.338 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
+# 1.458 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
 # it, more than that whole step, so
 # **more**<!-- says: DDP's addition, against the whole step without it --> than halving
 # the step could save (on one process, halving saved
-# 0.050 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->). Over
+# 0.076 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->). Over
 # whole epochs, the rest after loading (the steps, the exchange and any wait) took the 2
 # processes
-# 0.785 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.251 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 0.893 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.308 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
 # 1 thread, stepping on all the images. (a) is wrong: each process computed only its own 64
 # images of every step; so is (c): the shards split each epoch's images between the
 # processes. (b) cannot be: NCCL carries only GPU tensors (PyTorch's distributed
@@ -1094,12 +1101,12 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, 2 processes ran at
-# 1.14<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times its
-# speed at 2,048 (**no clear winner: 4 faster, 1 tied, 0
+# 0.77<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times its
+# speed at 2,048 (**no clear winner: 1 faster, 1 tied, 3
 # slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). This
-# rests on one launch of 5 counted rounds, at a batch where the steps are longer and the
-# exchange's share smaller (the table at the end of this appendix); rerun the launch and
-# look for how far its verdict moves.
+# rests on one launch of 5 counted rounds; rerun the launch and look for how far its
+# verdict moves. Each of the 2 processes loads half the images (the figure's orange
+# part): the cells below split each epoch into its loading and the rest.
 #
 # **The epochs, round by round.** An arm's speed-up in a round is the baseline's epoch over
 # its own (above 1: faster). The median is of the rounds' speed-ups, so not quite the ratio
@@ -1141,8 +1148,18 @@ for batch, figures in launches.items():
         if batch != small:  # section 8 printed the rests at 128, as the figure labels them
             shown = shown_parts(figures[arm])[2]
             print(f"{arm} at {batch}, seconds of the rest: {shown:.3f}")
+    share = figures[ONE_THREAD]["loader"] / figures[ONE_THREAD]["epoch"]  # medians
+    print(f"1 process, 1 thread at {batch}, loading's share of the epoch: {share:.2f}")
     halved = figures[TWO_PROCESSES]["loader"] / figures[ONE_THREAD]["loader"]
     print(f"2 processes' loading over 1 process's at {batch}: {halved:.2f}")
+    below = "below one half" if halved < 0.5 else "one half or above"
+    print(f"2 processes' loading over 1 process's at {batch}, against one half: {below}")
+    # Against 1 process on 1 thread: what the split saved in loading, and what it added to
+    # the rest (as printed: shown_parts); which of the two was the larger.
+    one_parts, two_parts = (shown_parts(figures[arm]) for arm in (ONE_THREAD, TWO_PROCESSES))
+    saved_loading, added_rest = one_parts[1] - two_parts[1], two_parts[2] - one_parts[2]
+    larger = "the loading's saving" if saved_loading > added_rest else "the rest's growth"
+    print(f"2 processes against 1 process on 1 thread at {batch}, the larger change: {larger}")
     for part, name in ((1, "loading"), (2, "the rest")):  # as printed: shown_parts
         one, two = (shown_parts(figures[arm])[part] for arm in (ONE_THREAD, TWO_PROCESSES))
         change = "shorter" if two < one else "longer" if two > one else "the same"
@@ -1150,23 +1167,34 @@ for batch, figures in launches.items():
 
 # %% [markdown]
 # Against `1 process, 1 thread`, that is 2 CPUs against 1, the 2 processes ran at
-# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
+# 0.48<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 1.56<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**faster in every round**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
+# 1.31<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**no clear winner: 3 faster, 2 tied, 0
+# slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
 #
+# Loading took
+# 0.35<!-- output: 1 process, 1 thread at 128, loading's share of the epoch --> of
+# `1 process, 1 thread`'s median epoch at 128 and
+# 0.67<!-- output: 1 process, 1 thread at 2048, loading's share of the epoch --> at 2,048.
 # Each process loads half of every batch's images; rank 0's loading (timed on the same clock
 # as its epoch) took
-# 0.75<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# 0.73<!-- output: 2 processes' loading over 1 process's at 128 --> of
 # `1 process, 1 thread`'s at 128 and
-# 0.35<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048. The rest was
+# 0.42<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048 (**below one
+# half**<!-- says: 2 processes' loading over 1 process's at 2048, against one half -->;
+# this lesson does not time why). The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
 # and **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
 # 2,048. So in the figure above, at 2,048, the 2 processes' loading is the
 # **shorter**<!-- says: 2 processes against 1 process on 1 thread at 2048, loading --> and
-# their rest the longer, and the two together gave the median speed-up of
-# 1.56<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> above.
+# their rest the longer; the larger of the two changes was
+# **the loading's
+# saving**<!-- says: 2 processes against 1 process on 1 thread at 2048, the larger change -->.
+# At 128 the larger was
+# **the rest's
+# growth**<!-- says: 2 processes against 1 process on 1 thread at 128, the larger change -->.
 #
 # **The same model.** After the rounds, `compare_arms.py` compared the weights of
 # `1 process, 1 thread` and `2 processes, 1 thread each`:
@@ -1231,11 +1259,11 @@ print(f"64 images per process, DDP's addition over the bare all-reduce: {over_ba
 
 # %% [markdown]
 # DDP's step, timed as rows 1 to 7 (both processes at work), added
-# 1.93<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# 1.96<!-- output: 64 images per process, DDP's addition over the step --> times the step
 # without it at 64 images per process (and
 # 2.39<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
 # section 8's bare all-reduce) and
-# 1.15<!-- output: 1024 images per process, DDP's addition over the step --> times at
+# 1.01<!-- output: 1024 images per process, DDP's addition over the step --> times at
 # 1,024. It is the exchange, the waits for the other process and the wrapper together, which
 # the table's indented rows split.
 #
@@ -1258,29 +1286,31 @@ print(f"the all-reduce over the step, from 64 to 1024 images per process: {trend
 print(f"1024 images per process, ms of the bare all-reduce: {ms[1024]['all_reduce']:.3f}")
 saved = ms[1024]["double"] - ms[1024]["alone"]
 print(f"halving 2048 images to 1024, ms saved (rank 0 alone): {saved:.3f}")
-for size in (64, 1024):  # each saving over the bare all-reduce at the same B
-    over_exchange = (ms[size]["double"] - ms[size]["alone"]) / ms[size]["all_reduce"]
-    print(
-        f"halving {2 * size} images to {size}, saving over the bare all-reduce: {over_exchange:.2f}"
-    )
+ddp_added_1024 = ms[1024]["ddp"] - ms[1024]["step"]  # both processes at work
+print(f"1024 images per process, ms DDP adds to a step: {ddp_added_1024:.3f}")
+ddp_against_step = "more" if ddp_added_1024 > ms[1024]["step"] else "not more"
+print(f"at 1024 images per process, DDP's addition against the whole step: {ddp_against_step}")
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 3.10<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 3.05<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 1.12<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# 0.99<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
 # times. The bare all-reduce took as long as
-# 0.81<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# 0.82<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
-# 0.29<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# 0.27<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
-# the bare all-reduce's share of a step fell. Halving one process's work at 1,024 (2,048
-# images to 1,024) saved
-# 1.401 ms<!-- output: halving 2048 images to 1024, ms saved (rank 0 alone) -->, against
-# 0.624 ms<!-- output: 1024 images per process, ms of the bare all-reduce --> for the bare
-# all-reduce; as in section 8, timed under different conditions, the two are only a rough
-# guide to each other. `comm_cost.py`, which timed them:
+# the bare all-reduce's share of a step fell. Yet DDP's whole addition at 1,024,
+# 2.293 ms<!-- output: 1024 images per process, ms DDP adds to a step --> with both
+# processes at work, was still
+# **more**<!-- says: at 1024 images per process, DDP's addition against the whole step -->
+# than the whole step without it, so more than halving could save (on rank 0 alone, halving
+# 2,048 images to 1,024 saved
+# 1.376 ms<!-- output: halving 2048 images to 1024, ms saved (rank 0 alone) -->). Per step,
+# a second process did not pay at either batch; at 2,048 the epochs gained through the
+# loading, as above. `comm_cost.py`, which timed them:
 
 # %%
 Code(filename=str(scripts / "comm_cost.py"), language="python")

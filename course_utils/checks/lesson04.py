@@ -992,8 +992,9 @@ QUESTIONS: dict[str, Exercise] = {
             "a": (
                 "The step's time grew far less than the number of images: exercise 2's line "
                 "'cpu step time, batch 1024 / batch 16' is far below 64, and the time per "
-                "image fell. Part of each step's cost (Python, the optimizer's loop over "
-                "tensors, on a GPU launching kernels) does not grow with the batch."
+                "image fell: part of each step's cost does not grow with the batch (it may "
+                "be Python, the optimizer's loop over tensors and, on a GPU, launching "
+                "kernels; the lesson did not time them apart)."
             ),
             "b": (
                 "The step did take longer at batch 1024: compare exercise 2's lines of ms per "
