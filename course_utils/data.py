@@ -299,22 +299,29 @@ def mnist(train: bool = True, transform: Transform = None, download: bool = True
 
 
 def save_mnist_split(
-    folder: str | Path, seed: int = 42, val_size: int = 10_000, dataset: Dataset | None = None
+    folder: str | Path,
+    seed: int = 42,
+    val_size: int = 10_000,
+    dataset: Dataset | None = None,
+    test_dataset: Dataset | None = None,
 ) -> Path:
-    """Save lesson 03's seeded split of MNIST's training images, as uint8, in one file in
-    ``folder`` (created if missing), ``mnist_uint8.pt``, and return its path.
+    """Save lesson 03's seeded split of MNIST's training images, and its test images, as
+    uint8, in one file in ``folder`` (created if missing), ``mnist_uint8.pt``, and return its
+    path.
 
-    A ``torch.randperm`` seeded with ``seed`` orders the images; the last ``val_size`` of
-    that order are the validation split, the rest the training split. The file holds
-    ``train_images`` and ``val_images`` (N, 1, 28, 28, uint8) and ``train_labels`` and
-    ``val_labels``, for ``torch.load(path, mmap=True)``, as lesson 06's scripts read it.
-    ``dataset`` (default ``mnist(train=True)``, 60,000 images) needs ``.data`` (N, 28, 28)
-    and ``.targets``. Raises ``ValueError`` unless both splits get at least one image.
-    Introduced in lesson 06."""
+    A ``torch.randperm`` seeded with ``seed`` orders the training images; the last
+    ``val_size`` of that order are the validation split, the rest the training split. The
+    file holds ``train_images``, ``val_images`` and ``test_images`` (N, 1, 28, 28, uint8) and
+    ``train_labels``, ``val_labels`` and ``test_labels``, for ``torch.load(path, mmap=True)``,
+    as lesson 06's scripts and notebook read it. ``dataset`` (default ``mnist(train=True)``,
+    60,000 images) and ``test_dataset`` (default ``mnist(train=False)``) need ``.data``
+    (N, 28, 28) and ``.targets``. Raises ``ValueError`` unless both training splits get at
+    least one image. Introduced in lesson 06."""
     dataset = mnist(train=True) if dataset is None else dataset
     count = len(dataset.data)
     if not 0 < val_size < count:
         raise ValueError(f"val_size must be between 1 and {count - 1} for {count} images")
+    test_dataset = mnist(train=False) if test_dataset is None else test_dataset
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
     train, val = order[: count - val_size], order[count - val_size :]
     # The dataset keeps every image in one uint8 tensor, .data: index it, no decoding.
@@ -323,6 +330,8 @@ def save_mnist_split(
         "train_labels": dataset.targets[train],
         "val_images": dataset.data[val].unsqueeze(1),
         "val_labels": dataset.targets[val],
+        "test_images": test_dataset.data.unsqueeze(1),
+        "test_labels": test_dataset.targets,
     }
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

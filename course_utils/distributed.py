@@ -622,6 +622,34 @@ def lesson_scripts(places: Sequence[str | Path] | None = None) -> Path:
     raise FileNotFoundError(f"no folder of lesson scripts in any of: {looked}")
 
 
+def save_mnist_split_in_child(
+    folder: str | Path, val_size: int = 10_000, timeout: float = 600.0
+) -> Path:
+    """Run ``course_utils.data.save_mnist_split(folder, val_size=val_size)`` in a child
+    Python and return the path of the file it wrote (``folder / "mnist_uint8.pt"``).
+
+    The calling process never imports torchvision, which ``course_utils.data`` needs: on
+    PyTorch's CUDA build that import alone holds about 160 MB, which lesson 06's notebook
+    keeps for its launches of 3 processes. The child reads or downloads MNIST as
+    ``mnist()`` does (``COURSE_DATA_DIR`` included). Raises ``RuntimeError`` with the end of
+    the child's error output if it fails, and ``subprocess.TimeoutExpired`` after
+    ``timeout`` seconds. Introduced in lesson 06."""
+    code = (
+        "import sys; from course_utils.data import save_mnist_split as s; "
+        "s(sys.argv[1], val_size=int(sys.argv[2]))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code, str(folder), str(val_size)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if child.returncode != 0:
+        tail = "\n".join(child.stderr.strip().splitlines()[-8:])
+        raise RuntimeError(f"save_mnist_split failed in its child Python:\n{tail}")
+    return Path(folder) / "mnist_uint8.pt"
+
+
 FUNCTION_FILE_HEADER = "import torch\nimport torch.distributed as dist\nfrom torch import nn\n\n\n"
 """What ``function_file`` writes above the function: the imports a lesson's function uses."""
 

@@ -14,7 +14,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from torchvision.utils import make_grid
 
 from course_utils.epoch_times import rounded_parts
 
@@ -75,6 +74,10 @@ def show_batch(
     ``DataLoader`` yields it; pass ``mean`` and ``std`` to undo normalisation.
     Returns the figure. Introduced in lesson 03.
     """
+    # Imported here, not above: lesson 06 draws no image grid and keeps torchvision (about
+    # 160 MB on PyTorch's CUDA build) out of its notebook.
+    from torchvision.utils import make_grid
+
     images = unnormalize(_as_images(batch), mean, std)
     grid = make_grid(images, nrow=nrow, padding=2, pad_value=1.0)
     # Each image pixel becomes a whole number of screen pixels (nearest, no smoothing):

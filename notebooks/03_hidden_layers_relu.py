@@ -37,8 +37,8 @@
 # - save weights, and save and resume a training checkpoint.
 
 # %% [markdown] tags=["last-verified"]
-# > **Last verified** 2026-12-07: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 84 s with a peak memory of 1312 MB. The course's
+# > **Last verified** 2026-12-08: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
+# > 2 threads); the whole lesson ran in 71 s with a peak memory of 1310 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -1238,13 +1238,13 @@ if check_exercise(
 # the model near a minimum, where small steps settle instead of bouncing; from the start,
 # small steps only slow progress down. The step size does not change the work per
 # epoch, so the two runs should take the same time: compare their printed times,
-# 0.52 s<!-- output: learning rate 0.05, median seconds per epoch --> against
-# 0.54 s<!-- output: baseline, median seconds per epoch -->. Any gap between them is how
+# 0.47 s<!-- output: learning rate 0.05, median seconds per epoch --> against
+# 0.49 s<!-- output: baseline, median seconds per epoch -->. Any gap between them is how
 # far timings on a shared machine move by chance.
 #
 # Batches of 32 make four times as many steps per epoch, each on a quarter of the
 # images, and an epoch took
-# 1.05 s<!-- output: batches of 32, median seconds per epoch --> (one run each): look for
+# 0.86 s<!-- output: batches of 32, median seconds per epoch --> (one run each): look for
 # it to exceed the times with batches of 128 by more than their own gap, the chance swing
 # just seen. Small batches use the processor less well, so four small steps can cost more
 # than one big one. They did not buy

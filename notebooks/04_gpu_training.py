@@ -40,7 +40,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-08: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 94 s with a peak memory of 1185 MB. The course's
+# > 2 threads); the whole lesson ran in 82 s with a peak memory of 1196 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -242,8 +242,8 @@ for (kind, size), times in timed.items():  # one line a size
 
 # %% [markdown]
 # On this CPU a 2048 x 2048 product ran at a median
-# **158.4 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
-# multiply-adds a second, a 64 x 64 product at only **43.0
+# **197.3 billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->
+# multiply-adds a second, a 64 x 64 product at only **47.9
 # billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 -->. In brackets:
 # the slowest and fastest of the 5 repeats. Look for a wide spread in the 64 x 64 repeats:
 # a tiny product takes only microseconds, so small disturbances (another process taking
@@ -508,9 +508,10 @@ print(
 # (c) is the goal; (b) is the step between. All three draw the same batches in the same
 # order each epoch, so they should train the same weights (checked after the table).
 #
-# > **How we time.** An epoch's time is `fit`'s `train_seconds`, training only. We drop
-# > epoch 1 as a warm-up (Appendix B compares it with the later ones) and quote the median
-# > of the three later epochs. `TimedBatches` adds up each epoch's waits for batches; the
+# > **How we time.** An epoch's time is `fit`'s `train_seconds`, training only. We leave
+# > epoch 1 out by rule, since one-off costs would land there (Appendix B compares it
+# > with the later ones), and quote the median of the three later epochs. `TimedBatches` adds up
+# each epoch's waits for batches; the
 # > loop gets the same batches as from the loader it wraps.
 
 
@@ -599,7 +600,7 @@ del pairs, stacked_images, stacked_labels
 # %% [markdown]
 # The training images take **156.8 MB**<!-- output: training images as float32 (MB) -->,
 # converted once, on this CPU, in
-# **4.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
+# **3.48 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->.
 # (b) puts them behind (a)'s `DataLoader`, sampler and batch order. (b) and (c) evaluate
 # on the validation images, converted the same way:
 
@@ -738,20 +739,20 @@ plot_epoch_parts(  # each panel has its own scale: the second shows (b) and (c) 
 # - **(a) to (b)** made every image's tensor once, instead of a PIL image and its
 #   transforms for each image every epoch (the step also dropped the `Subset`'s look-ups).
 #   The wait fell from
-#   **4.361 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
-#   to **0.262 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
+#   **3.863 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
+#   to **0.230 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
 # - **(b) to (c)** replaced the whole loader. Out went the `DataLoader`, which fetches a
 #   batch's 128 indices one by one and collates them (PyTorch's data-loading
 #   documentation<!-- source: https://pytorch.org/docs/stable/data.html, automatic batching -->),
 #   with `SeededShuffle`'s order as a Python list (its `tolist`) and the `DeviceDataLoader`
 #   wrapper that moves each batch; in came `DeviceTensorLoader`, which gathers each batch
 #   in one indexing. The wait fell to
-#   **0.063 s**<!-- output: (c), waiting for its batches, median of the later epochs (s) -->;
+#   **0.055 s**<!-- output: (c), waiting for its batches, median of the later epochs (s) -->;
 #   the step does not tell these changes apart.
 #
 # Over both steps, (a)'s epoch of
-# **4.81 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> took
-# **14.3 times**<!-- output: pipeline speed-up (cpu) --> as long as (c)'s, (c)'s one-off
+# **4.25 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> took
+# **14.6 times**<!-- output: pipeline speed-up (cpu) --> as long as (c)'s, (c)'s one-off
 # conversion aside; Appendix B counts when (c) wins that back.
 #
 # (c) needs the data to fit on the device and transforms done once or per batch
@@ -996,14 +997,14 @@ if "compiled" in arms:  # round 1: the compiled arm's first epoch against float3
 # %% [markdown]
 # On this CPU, over **6**<!-- output: later rounds counted, each arm --> counted rounds:
 # - bfloat16 autocast: a median speed-up of
-#   **2.18**<!-- output: bfloat16 autocast median speed-up over float32 -->,
+#   **1.94**<!-- output: bfloat16 autocast median speed-up over float32 -->,
 #   **faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->, on
 #   a CPU with bfloat16 units (`bfloat16_support`'s line above).
 # - compiled: a median speed-up of
-#   **1.00**<!-- output: compiled median speed-up over float32 -->, **no clear winner: 0 faster, 6
+#   **0.99**<!-- output: compiled median speed-up over float32 -->, **no clear winner: 0 faster, 6
 #   tied, 0 slower**<!-- says: compiled against float32, verdict -->, after a
 #   first training epoch
-#   **19.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+#   **17.1 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
 #   than `float32`'s, in the round where it compiled. Appendix C asks whether the later
 #   rounds win that back.
 #
@@ -1033,19 +1034,19 @@ if "compiled" in arms:  # round 1: the compiled arm's first epoch against float3
 #   generator can deliver the batches already there.
 # - GPU work is asynchronous: time it by warming up, calling `synchronize(device)` before
 #   each clock reading, and repeating.
-# - A product's size counts: on this CPU 64 x 64 products ran at **43.0
+# - A product's size counts: on this CPU 64 x 64 products ran at **47.9
 #   billion**<!-- output: cpu billions of multiply-adds per second, 64 x 64 --> multiply-adds
-#   a second, 2048 x 2048 ones at **158.4
+#   a second, 2048 x 2048 ones at **197.3
 #   billion**<!-- output: cpu billions of multiply-adds per second, 2048 x 2048 -->. On a
 #   GPU, section 6 times a 32-unit MLP and a 2048-2048 one on both devices: look for the
 #   GPU to help the wide one only.
 # - With `num_workers=0` on this CPU, the classic pipeline waited
-#   **4.361 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
-#   of its **4.81 s**<!-- output: (a) classic pipeline, median of the later epochs (s) -->
+#   **3.863 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
+#   of its **4.25 s**<!-- output: (a) classic pipeline, median of the later epochs (s) -->
 #   epoch for batches. Ready tensors cut the wait to
-#   **0.262 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
+#   **0.230 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
 #   Against the dataset held as one tensor, batches gathered by indexing, the classic
-#   epoch took **14.3 times**<!-- output: pipeline speed-up (cpu) --> as long (the
+#   epoch took **14.6 times**<!-- output: pipeline speed-up (cpu) --> as long (the
 #   tensor's one-off conversion aside). On a GPU, look for a starved pipeline to gain little.
 # - Time each speed step as an arm against `float32`, in rotated rounds, on your device:
 #   on this CPU, over
@@ -1054,7 +1055,7 @@ if "compiled" in arms:  # round 1: the compiled arm's first epoch against float3
 #   (this CPU has bfloat16 units); compiling:
 #   **no clear winner: 0 faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->,
 #   after a first training epoch
-#   **19.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+#   **17.1 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
 #   than `float32`'s.
 #
 # The exercises and the quiz come next; the appendices after them are optional.
@@ -1209,13 +1210,13 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** On this CPU the 2048-2048 MLP's first epoch over 10,000
 # images took
-# **1.49 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
-# **1.45 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
-# **1.03**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
+# **1.36 s**<!-- output: 2048-2048 MLP on cpu, first epoch seconds --> and the second
+# **1.34 s**<!-- output: 2048-2048 MLP on cpu, second epoch seconds -->, a ratio of
+# **1.01**<!-- output: 2048-2048 MLP on cpu, first / second epoch time -->. One-off
 # set-up, looked for as a gap of over 10 percent either way: **none detected: the two
 # epochs within 10 percent**<!-- says: one-off set-up on cpu -->. A batch of 256 images
 # took
-# **37.1 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
+# **34.4 ms**<!-- output: 2048-2048 MLP on cpu, ms per batch of 256 images, loading included -->,
 # including the `DataLoader`'s work.
 #
 # With a GPU, compare each setting's ms-per-batch line with the one before: the GPU setting
@@ -1351,19 +1352,19 @@ if check_exercise(
 # %% [markdown] tags=["solution"]
 # **What the result means.** The figures below are the worked CPU run's; with a GPU,
 # compare your two devices' lines. On this CPU a step took a median of
-# **0.381 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
-# **1.507 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
+# **0.303 ms**<!-- output: cpu ms per step, batch 16 --> at batch 16 and
+# **1.361 ms**<!-- output: cpu ms per step, batch 1024 --> at batch 1024, over 7 rounds:
 # 64 times the images in only
-# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> the time.
 #
 # Per image, the median time fell from
-# **23.82 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
-# to **1.47**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
-# **0.88**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
-# **0.82**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
+# **18.96 microseconds**<!-- output: cpu microseconds per image, batch 16 --> at batch 16
+# to **1.33**<!-- output: cpu microseconds per image, batch 1024 --> at 1024, then was
+# **0.76**<!-- output: cpu microseconds per image, batch 4096 --> at 4,096 and
+# **0.67**<!-- output: cpu microseconds per image, batch 16384 --> at 16,384.
 # Counted in rounds as in section 7 (a tie: within 10 percent), batch 16,384 against
 # 4,096, per image:
-# **no clear winner: 3 cheaper per image, 4 tied, 0 costlier per
+# **no clear winner: 5 cheaper per image, 2 tied, 0 costlier per
 # image**<!-- says: cpu, batch 16384 against 4096, time per image, verdict -->.
 #
 # The worked run had no GPU (its last line says so); with a GPU, the last line names the
@@ -1422,18 +1423,18 @@ check_exercise("Q2", answer_q2=answer_q2)
 
 # %% [markdown] tags=["solution"]
 # **(c).** On this CPU the classic pipeline waited
-# **4.361 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
+# **3.863 s**<!-- output: (a), waiting for its batches, median of the later epochs (s) -->
 # for its batches in an epoch of
-# **4.81 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> (median
+# **4.25 s**<!-- output: (a) classic pipeline, median of the later epochs (s) --> (median
 # of the later epochs). Section 6's first step, to (b), changed the dataset behind the same
 # `DataLoader`: tensors made once, in place of torchvision's images and the `Subset`'s
 # look-ups. Its wait fell to
-# **0.262 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
+# **0.230 s**<!-- output: (b), waiting for its batches, median of the later epochs (s) -->.
 # The step does not tell the PIL images and transforms apart from the look-ups. Why not
 # (a): all three pipelines trained the same weights on the same batches, and the forward
 # and backward passes fall outside the wait. `dataset_to_tensors` made the ready tensors
 # once, in
-# **4.28 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
+# **3.48 s**<!-- output: dataset_to_tensors seconds for the training images (one-off) -->,
 # a one-off won back once the time saved each epoch adds up to it (Appendix B).
 
 # %% [markdown]
@@ -1456,7 +1457,7 @@ check_exercise("Q3", answer_q3=answer_q3)
 
 # %% [markdown] tags=["solution"]
 # **(d).** On this CPU, the step at batch 1024 took
-# **4.0 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
+# **4.5 times**<!-- output: cpu step time, batch 1024 / batch 16 --> as long as at
 # batch 16, for 64 times the images: consistent with a fixed cost per step shared
 # among more images. That fixed cost may be Python, the optimizer's loop over tensors
 # and, on a GPU, launching kernels: the lesson did not time them apart. Cheaper per image
@@ -1484,9 +1485,9 @@ check_exercise("Q4", answer_q4=answer_q4)
 # with batches of one shape so that it does not compile again. On this machine, with
 # 2<!-- output: logical CPUs --> logical CPUs, section 7's first compiled training epoch
 # took
-# **19.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+# **17.1 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
 # than `float32`'s, and its later rounds gave the compiled arm a median speed-up of
-# **1.00**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 0
+# **0.99**<!-- output: compiled median speed-up over float32 -->, the result **no clear winner: 0
 # faster, 6 tied, 0 slower**<!-- says: compiled against float32, verdict -->:
 # no clear saving to win the cost back with. Appendix C's payback line does the
 # arithmetic: whether, and after how many epochs, compiling paid for itself.
@@ -1518,7 +1519,7 @@ check_exercise("Q5", answer_q5=answer_q5)
 # float16's far narrower. Whether autocast is faster has to be measured: on the CPU that
 # made these outputs, which has bfloat16 instructions, section 7's bfloat16 epochs had a
 # median per-round speed-up of
-# **2.18**<!-- output: bfloat16 autocast median speed-up over float32 --> over `float32`
+# **1.94**<!-- output: bfloat16 autocast median speed-up over float32 --> over `float32`
 # (**faster in every round**<!-- says: bfloat16 autocast against float32, verdict -->).
 
 
@@ -1590,9 +1591,9 @@ for line in inspect.getsource(training._train).splitlines():
 # **The rest.** Section 6's table splits each later epoch into the wait and the
 # rest. The three pipelines did the same compute (the same model and batches), yet their
 # rests were
-# **0.446 s**<!-- output: (a), the rest, median of the later epochs (s) -->,
-# **0.285 s**<!-- output: (b), the rest, median of the later epochs (s) --> and
-# **0.274 s**<!-- output: (c), the rest, median of the later epochs (s) -->. So the split
+# **0.384 s**<!-- output: (a), the rest, median of the later epochs (s) -->,
+# **0.252 s**<!-- output: (b), the rest, median of the later epochs (s) --> and
+# **0.236 s**<!-- output: (c), the rest, median of the later epochs (s) -->. So the split
 # is approximate, and the outputs do not say why the rests differ.
 #
 # **Every epoch, and the one-off.** Section 6 drops epoch 1 and quotes the later ones.
@@ -1618,16 +1619,16 @@ for pipeline, times in (("(a)", classic_times), ("(c)", c_times)):
     print(f"{pipeline} slowest later epoch / fastest later one: {max(later) / min(later):.2f}")
 
 # %% [markdown]
-# Epoch 1 took (a) **0.95, 0.90, 0.83**<!-- says: (a) first epoch / each later one -->
+# Epoch 1 took (a) **0.93, 0.94, 0.97**<!-- says: (a) first epoch / each later one -->
 # times each later epoch, and (c)
-# **0.99, 1.09, 0.99**<!-- says: (c) first epoch / each later one -->: by the lesson's 10
-# percent rule, (a) **over 10 percent from at least
-# one**<!-- says: (a) first epoch against its later ones, by the 10 percent rule -->,
-# (c) **within 10 percent of each: no clear
-# difference**<!-- says: (c) first epoch against its later ones, by the 10 percent rule -->
+# **0.88, 1.03, 0.94**<!-- says: (c) first epoch / each later one -->: by the lesson's 10
+# percent rule, (a) **within 10 percent of each: no clear
+# difference**<!-- says: (a) first epoch against its later ones, by the 10 percent rule -->,
+# (c) **over 10 percent from at least
+# one**<!-- says: (c) first epoch against its later ones, by the 10 percent rule -->
 # (one run). For scale, the slowest later epoch was
-# 1.14<!-- output: (a) slowest later epoch / fastest later one --> times the fastest for
-# (a), and 1.10<!-- output: (c) slowest later epoch / fastest later one --> times for (c):
+# 1.04<!-- output: (a) slowest later epoch / fastest later one --> times the fastest for
+# (a), and 1.17<!-- output: (c) slowest later epoch / fastest later one --> times for (c):
 # one run cannot tell a warm-up smaller than that spread from noise. Section 6 drops epoch
 # 1 whichever it is.
 #
@@ -1670,10 +1671,10 @@ plot_running_totals(  # the table's running totals, epoch 0 before training: (c)
 # %% [markdown]
 # On this CPU, in one run, counted epoch by epoch, (c)'s total, one-off included, fell
 # below (a)'s after epoch
-# **2**<!-- output: first epoch after which (c)'s total is below (a)'s -->, by
-# **3.92 s**<!-- output: (a)'s total minus (c)'s after that epoch (s) -->:
-# **below by over 10 percent of (a)'s
-# total**<!-- says: (c)'s total against (a)'s after that epoch -->. Look at the table's
+# **1**<!-- output: first epoch after which (c)'s total is below (a)'s -->, by
+# **0.25 s**<!-- output: (a)'s total minus (c)'s after that epoch (s) -->:
+# **a near tie (under 10 percent of (a)'s
+# total)**<!-- says: (c)'s total against (a)'s after that epoch -->. Look at the table's
 # rows for the gap after each epoch.
 #
 # In the figure, the cross marks where the straight lines drawn between epochs cross. It
@@ -1760,12 +1761,12 @@ if "compiled" in arms:
 # %% [markdown]
 # This is the second of two compiling costs. On this CPU, the compiled arm's first epoch
 # took
-# **22.3 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
+# **19.0 s**<!-- output: compiling cost, first epochs with their evaluation (seconds) -->
 # longer than `float32`'s *with* its first evaluation (this cell), and
-# **19.9 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
-# *without* it, in training alone (section 7). The difference between the two is the
-# compiled arm's extra time in its first evaluation (with the epoch's small bookkeeping),
-# against `float32`'s. Epochs to win it back:
+# **17.1 s**<!-- output: compiling cost, first training epochs only (seconds) --> longer
+# *without* it, in training alone (section 7). The two differ only in what the first
+# holds besides training: the first evaluation and the epoch's small bookkeeping (this
+# lesson does not time them apart). Epochs to win it back:
 # **none (the rounds show no clear saving)**<!-- says: epochs to win back the compiling -->.
 # That cost was measured with one compile thread (`quiet_cpu_compiling`, set in section 7
 # to stay within memory).

@@ -44,7 +44,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-08: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 295 s with a peak memory of 1300 MB. The course's
+# > 2 threads); the whole lesson ran in 270 s with a peak memory of 1395 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -465,7 +465,7 @@ record_result("small CNN training seconds", round(cnn_train_seconds, 1))
 # %% [markdown]
 # On this CPU the small CNN reached
 # **58.8%**<!-- output: small CNN validation accuracy --> validation accuracy in
-# 20.1 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
+# 21.8 s<!-- output: small CNN training seconds --> of training (the epoch lines' times also
 # count validation). Per-class accuracy (lesson 03's `per_class_accuracy`, checked by
 # hand) shows where it struggles:
 
@@ -584,7 +584,7 @@ print(f"{matched_line}: {matched_lead:+.1f}")
 # **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) --> points,
 # though the MLP has 6.3<!-- output: MLP parameters per small-CNN parameter --> times its
 # parameters, and led the second MLP, which trained
-# 1.12<!-- output: second MLP's training seconds per small CNN's --> times as long, by
+# 0.97<!-- output: second MLP's training seconds per small CNN's --> times as long, by
 # +11.0<!-- output: CNN's lead over the second MLP in points (below 0 if the MLP leads) -->.
 #
 # **The control.** Shuffle the 1,024 pixel positions once, the same way for every image
@@ -743,8 +743,8 @@ for name, residual in (("plain", False), ("residual", True)):
 # with the additions,
 # 3.6<!-- output: residual stack, first layer's gradient / last's --> times: each
 # `x + f(x)` passes the gradient back through its `x` path unchanged and adds `f`'s share
-# to it. Appendix E shows that He's initialisation also keeps a plain stack's gradient, and
-# why ResNet-9 keeps the additions all the same.
+# to it. Appendix E shows that He's initialisation also keeps a plain stack's gradient,
+# and gives the published reason (not run here) why ResNet-9 keeps the additions.
 #
 # **Batch norm in train and eval mode.** What does a fresh `BatchNorm2d` do to one batch
 # whose channels have means near 2, in each mode?
@@ -1061,7 +1061,7 @@ plot_history(network_history, title=f"{network_name}, on {device.type.upper()}")
 # %% [markdown]
 # In 704<!-- output: ResNet-9, width 8, training steps --> steps the width-8 ResNet-9
 # reached **71.1%**<!-- output: ResNet-9 validation accuracy --> validation accuracy in
-# 48 s<!-- output: ResNet-9, width 8 training seconds --> of training on this CPU (one
+# 44 s<!-- output: ResNet-9, width 8 training seconds --> of training on this CPU (one
 # run, seed 0).
 #
 # The figure's two losses are measured differently: the training loss averages augmented
@@ -1362,12 +1362,12 @@ print(
 #   rate) the small CNN led the MLP by
 #   **+13.0**<!-- output: CNN's lead over the MLP in points (below 0 if the MLP leads) -->
 #   points. The evidence for why is the shuffled-pixel control, also one seed per model:
-#   scrambling the neighbourhoods turned the lead into
-#   -2.6<!-- output: CNN's lead with shuffled pixels in points (below 0 if the MLP leads) -->
-#   points: the CNN's accuracy changed by
-#   -15.8<!-- output: small CNN, change with shuffled pixels (points) --> points, the
+#   scrambling the neighbourhoods changed the CNN's accuracy by
+#   -15.8<!-- output: small CNN, change with shuffled pixels (points) --> points and the
 #   MLP's, started from its reordered starting weights, by
-#   -0.1<!-- output: MLP, change with shuffled pixels (points) -->. For an MLP the shuffle
+#   -0.1<!-- output: MLP, change with shuffled pixels (points) -->. The CNN's lead with
+#   shuffled pixels rests on that one seed each, so read the CNN's loss, not the lead's
+#   sign. For an MLP the shuffle
 #   only reorders its inputs: the trained MLP, its first layer's columns reordered, gave the
 #   same logits on shuffled images (section 5).
 # - **Batch norm's two modes.** Train mode normalises each channel with the batch's own
@@ -1375,7 +1375,8 @@ print(
 #   mode uses the running averages, so an image's output does not depend on its batch.
 # - **Residual blocks** output `x + f(x)`: the added `x` is a path for the gradient past
 #   `f`. In an untrained stack without batch norm it kept the gradient that a plain stack
-#   lost (section 6; Appendix E shows He's initialisation, and why ResNet-9 keeps them).
+#   lost (section 6; Appendix E shows He's initialisation, and cites why ResNet-9 keeps
+#   the additions).
 # - **Augmentation.** Random crops after padding by 4 and flips give each image 162
 #   possible views, so memorising should pay less; exercise 1 removes it and looks for
 #   overfitting.
@@ -1384,7 +1385,7 @@ print(
 #   one-cycle's rates by hand, Appendix E Adam, both against PyTorch.
 # - **ResNet-9 on this CPU.** Width 8 with the full recipe, 2 epochs on all the training
 #   images: **71.1%**<!-- output: ResNet-9 validation accuracy --> on validation in
-#   48 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
+#   44 s<!-- output: ResNet-9, width 8 training seconds --> of training (one run).
 #   Test-time augmentation was chosen on validation
 #   (72.4%<!-- output: validation accuracy with test-time augmentation --> with it): the
 #   rule chose to **predict with it**<!-- says: test-time augmentation, the rule's choice -->.
@@ -1702,8 +1703,8 @@ if check_exercise(
 # 103,954<!-- output: width 8, parameters --> at width 8: every convolution after the
 # first has twice the channels in and out, so four times the weights. On this CPU the
 # second epoch's training took
-# 0.68 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
-# 1.57 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0, timed
+# 0.62 s<!-- output: width 2, training seconds, second epoch --> at width 2 and
+# 1.58 s<!-- output: width 8, training seconds, second epoch --> at width 8 (seed 0, timed
 # once per width): look for the seconds to grow far less than the parameters. Python's
 # fixed cost per step may be one reason; it was not measured.
 #

@@ -837,10 +837,20 @@ class _FakeMNIST:
 
 
 def test_save_mnist_split_saves_lesson_03s_seeded_split_as_the_scripts_read_it(tmp_path):
-    path = save_mnist_split(tmp_path / "new", seed=42, val_size=3, dataset=_FakeMNIST(12))
+    path = save_mnist_split(
+        tmp_path / "new", seed=42, val_size=3, dataset=_FakeMNIST(12), test_dataset=_FakeMNIST(4)
+    )
     assert path == tmp_path / "new" / "mnist_uint8.pt"
     split = torch.load(path, mmap=True, weights_only=True)
-    assert list(split) == ["train_images", "train_labels", "val_images", "val_labels"]
+    assert list(split) == [
+        *["train_images", "train_labels", "val_images", "val_labels"],
+        *["test_images", "test_labels"],
+    ]
+    # The test images whole, in their order, shaped as the others.
+    assert split["test_images"].shape == (4, 1, 28, 28)
+    assert split["test_images"].dtype == torch.uint8
+    assert split["test_images"][:, 0, 3, 3].tolist() == [0, 1, 2, 3]
+    assert split["test_labels"].tolist() == [0, 1, 2, 3]
     assert split["train_images"].shape == (9, 1, 28, 28) and split["val_images"].shape[0] == 3
     assert split["train_images"].dtype == torch.uint8 == split["val_images"].dtype
     # Lesson 03's split: random_split with a generator seeded 42, the last 3 for validation.
@@ -850,7 +860,10 @@ def test_save_mnist_split_saves_lesson_03s_seeded_split_as_the_scripts_read_it(t
     assert split["val_images"][:, 0, 27, 0].tolist() == list(val.indices)
     assert split["train_labels"].tolist() == [i % 10 for i in train.indices]
     assert split["val_labels"].tolist() == [i % 10 for i in val.indices]
-    other = torch.load(save_mnist_split(tmp_path, seed=0, val_size=3, dataset=_FakeMNIST(12)))
+    other_path = save_mnist_split(
+        tmp_path, seed=0, val_size=3, dataset=_FakeMNIST(12), test_dataset=_FakeMNIST(4)
+    )
+    other = torch.load(other_path)
     assert not torch.equal(other["train_labels"], split["train_labels"])  # the seed counts
 
 
@@ -864,6 +877,8 @@ def test_save_mnist_split_reads_mnists_training_images_by_default(monkeypatch, t
     assert torch.equal(split["val_images"][:, 0], images[order[2:]])
     assert split["train_labels"].tolist() == [5 + i for i in order[:2].tolist()]
     assert split["val_labels"].tolist() == [5 + order[2].item()]
+    assert torch.equal(split["test_images"][:, 0], mnist(train=False).data)  # 2 test images
+    assert split["test_labels"].tolist() == [5, 6]
 
 
 @pytest.mark.parametrize("val_size", [0, 12, -1])

@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import runpy
 import socket
 import subprocess
@@ -598,3 +599,58 @@ def test_a_function_file_holds_the_function_a_script_can_load(tmp_path):
     assert "dist" in loaded and "nn" in loaded  # the imports a lesson's function may use
     with pytest.raises(TypeError, match="defined with def"):
         function_file(len, tmp_path / "builtin.py")
+
+
+# --- save_mnist_split_in_child (lesson 06) ---
+
+
+def test_save_mnist_split_in_child_writes_the_split_and_never_loads_torchvision_here(
+    monkeypatch, tmp_path
+):
+    from conftest import make_idx_dataset
+
+    make_idx_dataset(tmp_path)  # 3 training and 2 test images
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))  # the children read it
+    code = (
+        "import sys; from course_utils.distributed import save_mnist_split_in_child as s; "
+        "print(s(sys.argv[1], val_size=1)); print('torchvision' in sys.modules)"
+    )
+    # A fresh Python, as lesson 06's notebook: the split is written, torchvision not loaded.
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    path_line, loaded = done.stdout.split()
+    assert Path(path_line) == tmp_path / "out" / "mnist_uint8.pt"
+    assert loaded == "False"
+    split = torch.load(path_line, weights_only=True)
+    sizes = [len(split[key]) for key in ("train_images", "val_images", "test_images")]
+    assert sizes == [2, 1, 2]
+
+
+def test_save_mnist_split_in_child_raises_with_the_end_of_the_childs_error(monkeypatch, tmp_path):
+    from conftest import make_idx_dataset
+
+    make_idx_dataset(tmp_path)  # 3 training images: too few for the default val_size
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    with pytest.raises(RuntimeError, match="failed in its child Python") as raised:
+        distributed.save_mnist_split_in_child(tmp_path / "out")
+    assert "val_size must be between 1 and 2 for 3 images" in str(raised.value)
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_lesson_06s_notebook_imports_nothing_that_loads_torchvision():
+    # Its launches of 3 processes need the memory (the lesson's 1.5 GB budget): every
+    # course_utils module the lesson imports must leave torchvision unloaded.
+    source = (NOTEBOOKS / "06_distributed_training.py").read_text()
+    modules = sorted(set(re.findall(r"^from (course_utils[\w.]*) import", source, re.M)))
+    assert "course_utils.distributed" in modules and "course_utils.plotting" in modules
+    code = "import sys\n" + "".join(f"import {module}\n" for module in modules)
+    code += "print(sorted(name for name in sys.modules if name.startswith('torchvision')))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]", f"lesson 06 loads torchvision: {done.stdout[:200]}"
