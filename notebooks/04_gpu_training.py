@@ -1923,7 +1923,8 @@ if half_seconds is not None:
 #   [starts at first use](https://pytorch.org/docs/stable/cuda.html), sections earlier).
 #   The pinned setting against the plain GPU setting: a batch is under a megabyte (256
 #   images x 784 floats x 4 bytes each, by arithmetic), and the loader first copies it into
-#   pinned memory, so look for how small the difference is.
+#   pinned memory, so look at the size of the difference, and compare it with the
+#   spread of the repeats.
 
 # %% [markdown]
 # **End of lesson 04.** Whatever your device, measure a speed step before you trust it,

@@ -2302,7 +2302,8 @@ print(f"one-cycle, its seeds' changes up to (points): {max(one_cycle):+.2f}")
 # *Optional: read after the exercises.*
 #
 # This appendix extends section 7. ResNet-9's widths in this lesson: 8 in Appendix C on every
-# device and in section 7 on a CPU, 2 to 8 in exercise 2, 16 in the benchmark, 64 on a CUDA GPU.
+# device and in section 7 on a CPU; in exercise 2, 2 to 8 on a CPU (a quarter, half and all
+# of section 7's width); 16 in the benchmark; 64 on a CUDA GPU.
 #
 # **Width 64 on a CUDA GPU.** There, section 7's code sets section 6's ResNet-9 to width
 # 64 and `resnet_epochs` to 16, with the full recipe, channels-last weights (each pixel's
