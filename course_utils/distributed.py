@@ -626,7 +626,7 @@ def save_mnist_split_in_child(
     folder: str | Path, val_size: int = 10_000, timeout: float = 600.0
 ) -> Path:
     """Run ``course_utils.data.save_mnist_split(folder, val_size=val_size)`` in a child
-    Python and return the path of the file it wrote (``folder / "mnist_uint8.pt"``).
+    Python and return the path of the file it wrote, as ``save_mnist_split`` returned it.
 
     The calling process never imports torchvision, which ``course_utils.data`` needs: on
     PyTorch's CUDA build that import alone holds about 160 MB, which lesson 06's notebook
@@ -636,7 +636,7 @@ def save_mnist_split_in_child(
     ``timeout`` seconds. Introduced in lesson 06."""
     code = (
         "import sys; from course_utils.data import save_mnist_split as s; "
-        "s(sys.argv[1], val_size=int(sys.argv[2]))"
+        "print(s(sys.argv[1], val_size=int(sys.argv[2])))"
     )
     child = subprocess.run(
         [sys.executable, "-c", code, str(folder), str(val_size)],
@@ -647,7 +647,7 @@ def save_mnist_split_in_child(
     if child.returncode != 0:
         tail = "\n".join(child.stderr.strip().splitlines()[-8:])
         raise RuntimeError(f"save_mnist_split failed in its child Python:\n{tail}")
-    return Path(folder) / "mnist_uint8.pt"
+    return Path(child.stdout.strip().splitlines()[-1])  # the path save_mnist_split returned
 
 
 FUNCTION_FILE_HEADER = "import torch\nimport torch.distributed as dist\nfrom torch import nn\n\n\n"

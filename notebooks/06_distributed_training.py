@@ -42,7 +42,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-08: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 67 s with a peak memory of 1318 MB. The course's
+# > 2 threads); the whole lesson ran in 74 s with a peak memory of 1320 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
@@ -559,15 +559,15 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, which uses the same 2 CPUs, 2 processes ran at
-# 0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
+# 0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times its
 # speed (**slower in every
 # round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->). The
 # bottom line, on these 2 CPUs at this batch size:
 # **a second thread beat a second process**<!-- says: the bottom line on 2 CPUs at 128 -->.
 # That compares the two ways with each other. Against no second CPU at all (1 process on
 # 1 thread), the second thread ran at
-# 1.12<!-- output: 1 process, 2 threads against 1 thread at 128, median --> times its speed
-# (**no clear winner: 3 faster, 2 tied, 0
+# 1.09<!-- output: 1 process, 2 threads against 1 thread at 128, median --> times its speed
+# (**no clear winner: 2 faster, 3 tied, 0
 # slower**<!-- says: 1 process, 2 threads against 1 thread at 128, verdict -->).
 # Appendix A repeats the launch at an effective batch of 2,048 and checks that 1 process
 # and 2 trained the same model.
@@ -575,8 +575,8 @@ plot_epoch_parts(
 # **Where the time went.** The rest of the epoch after loading (the figure's blue part: the
 # steps, the exchange of the gradients and any wait for the other process) took the 2
 # processes, each stepping on half the images,
-# 0.765 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.279 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
+# 0.961 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.321 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for
 # `1 process, 1 thread`. `comm_cost.py` times one step's parts at 64 images per process
 # (random inputs, no loading, 1 thread per process, medians over many repeats): rank 0's
 # step on 128 images and on 64 while rank 1 waits, then, with both processes at work, the
@@ -619,18 +619,18 @@ print(f"DDP's addition, against a whole 64-image step, timed either way: {bound}
 
 # %% [markdown]
 # With both processes at work, 64 images each, DDP's step added
-# 1.469 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
-# it: 1.87<!-- output: 64 images per process, DDP's addition over the step --> times that
+# 1.443 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
+# it: 1.93<!-- output: 64 images per process, DDP's addition over the step --> times that
 # whole step. It is the exchange, the waits for the other process and DDP's own work
 # (Appendix A's table splits DDP's wrapper from the reduction with its waits); the bare
 # all-reduce alone took
-# 0.604 ms<!-- output: 64 images per process, ms of the bare all-reduce -->.
+# 0.581 ms<!-- output: 64 images per process, ms of the bare all-reduce -->.
 #
 # What did halving save? On one process (rank 0 alone, while rank 1 waited), a step on
 # 128 images took
-# 0.791 ms<!-- output: rank 0 alone, ms of a step on 128 images --> and one on 64 took
-# 0.730 ms<!-- output: rank 0 alone, ms of a step on 64 images -->: it saved
-# 0.061 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->. Set beside
+# 0.831 ms<!-- output: rank 0 alone, ms of a step on 128 images --> and one on 64 took
+# 0.745 ms<!-- output: rank 0 alone, ms of a step on 64 images -->: it saved
+# 0.086 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->. Set beside
 # DDP's addition, timed with both processes at work, that pair is only a rough guide. One
 # condition is enough for the conclusion, though: a step on 128 images took at most twice
 # one on 64
@@ -778,18 +778,18 @@ print(fsdp.output)
 #   0.0e+00<!-- output: after training, the largest gap between the processes' weights -->
 #   apart. Rank 0 alone saves `model.module`.
 # - Section 8: over whole epochs at an effective batch of 128, 2 processes ran at
-#   0.42<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
+#   0.41<!-- output: 2 processes against 1 process on 2 threads at 128, median --> times the
 #   speed of 1 process on 2 threads, on the same 2 CPUs (**slower in every
 #   round**<!-- says: 2 processes against 1 process on 2 threads at 128, verdict -->).
 #   DDP's step added
-#   1.87<!-- output: 64 images per process, DDP's addition over the step --> times the step
+#   1.93<!-- output: 64 images per process, DDP's addition over the step --> times the step
 #   without it (the exchange, its waits and DDP's own work): more than halving the step
 #   could save. Appendix A repeats the launch at 2,048, where loading took
-#   0.64<!-- output: 1 process, 1 thread at 2048, loading's share of the epoch --> of a
+#   0.61<!-- output: 1 process, 1 thread at 2048, loading's share of the epoch --> of a
 #   1-process epoch (at 128:
-#   0.37<!-- output: 1 process, 1 thread at 128, loading's share of the epoch -->) and each
+#   0.36<!-- output: 1 process, 1 thread at 128, loading's share of the epoch -->) and each
 #   process loads half the images: there, 2 processes ran at
-#   0.79<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times
+#   0.78<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times
 #   the speed of 1 process on 2 threads (one launch).
 # - Section 9: the checkpoint loads into a plain `MLP`, which scored
 #   96.28%<!-- output: 2-process MLP test accuracy --> on the test set (one run, on the CPU).
@@ -1008,15 +1008,15 @@ check_exercise("Q3", answer_q3=answer_q3)
 # %% [markdown] tags=["solution"]
 # **(d).** Section 8 timed it at 64 images per process, both processes at work: DDP's
 # step added
-# 1.469 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
+# 1.443 ms<!-- output: 64 images per process, ms DDP adds to a step --> to the step without
 # it, more than a whole 64-image step (timed alone or with both at work), so
 # **more**<!-- says: DDP's addition, against a whole 64-image step, timed either way -->
 # than halving the step could save (on one process, halving saved
-# 0.061 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->). Over
+# 0.086 ms<!-- output: halving 128 images to 64, ms saved (rank 0 alone) -->). Over
 # whole epochs, the rest after loading (the steps, the exchange and any wait) took the 2
 # processes
-# 0.765 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
-# 0.279 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
+# 0.961 s<!-- output: 2 processes, 1 thread each at 128, seconds of the rest --> against
+# 0.321 s<!-- output: 1 process, 1 thread at 128, seconds of the rest --> for 1 process on
 # 1 thread, stepping on all the images. (a) is wrong: each process computed only its own 64
 # images of every step; so is (c): the shards split each epoch's images between the
 # processes. (b) cannot be: NCCL carries only GPU tensors (PyTorch's distributed
@@ -1120,9 +1120,9 @@ plot_epoch_parts(
 
 # %% [markdown]
 # Against `1 process, 2 threads`, 2 processes ran at
-# 0.79<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times its
-# speed at 2,048 (**no clear winner: 1 faster, 1 tied, 3
-# slower**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). This
+# 0.78<!-- output: 2 processes against 1 process on 2 threads at 2048, median --> times its
+# speed at 2,048 (**slower in every
+# round**<!-- says: 2 processes against 1 process on 2 threads at 2048, verdict -->). This
 # rests on one launch of 5 counted rounds; rerun the launch and look for how far its
 # verdict moves. Each of the 2 processes loads half the images (the figure's orange
 # part): the cells below split each epoch into its loading and the rest.
@@ -1182,30 +1182,31 @@ for batch, figures in launches.items():
     margin = abs(saved_loading - added_rest)  # how far apart the two changes were
     print(f"2 processes against 1 process on 1 thread at {batch}, by (s): {margin:.3f}")
     for part, name in ((1, "loading"), (2, "the rest")):  # as printed: shown_parts
-        one, two = (shown_parts(figures[arm])[part] for arm in (ONE_THREAD, TWO_PROCESSES))
+        one, two = one_parts[part], two_parts[part]
         change = "shorter" if two < one else "longer" if two > one else "the same"
         print(f"2 processes against 1 process on 1 thread at {batch}, {name}: {change}")
 
 # %% [markdown]
 # Against `1 process, 1 thread`, that is 2 CPUs against 1, the 2 processes ran at
-# 0.50<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
+# 0.46<!-- output: 2 processes, 1 thread each at 128, median speed-up --> times its speed
 # (**slower in every round**<!-- says: 2 processes, 1 thread each at 128, verdict -->) at
 # 128 and
-# 1.16<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
-# (**no clear winner: 4 faster, 1 tied, 0
+# 1.08<!-- output: 2 processes, 1 thread each at 2048, median speed-up --> times
+# (**no clear winner: 0 faster, 5 tied, 0
 # slower**<!-- says: 2 processes, 1 thread each at 2048, verdict -->) at 2,048.
 #
 # Loading took
-# 0.37<!-- output: 1 process, 1 thread at 128, loading's share of the epoch --> of
+# 0.36<!-- output: 1 process, 1 thread at 128, loading's share of the epoch --> of
 # `1 process, 1 thread`'s median epoch at 128 and
-# 0.64<!-- output: 1 process, 1 thread at 2048, loading's share of the epoch --> at 2,048.
+# 0.61<!-- output: 1 process, 1 thread at 2048, loading's share of the epoch --> at 2,048.
 # Each process loads half of every batch's images; rank 0's loading (timed on the same clock
 # as its epoch) took
-# 0.73<!-- output: 2 processes' loading over 1 process's at 128 --> of
+# 0.76<!-- output: 2 processes' loading over 1 process's at 128 --> of
 # `1 process, 1 thread`'s at 128 and
-# 0.46<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048 (set
+# 0.56<!-- output: 2 processes' loading over 1 process's at 2048 --> at 2,048 (set
 # against one half, for half the images, in this one launch:
-# **below one half**<!-- says: 2 processes' loading over 1 process's at 2048, against one half -->).
+# **one half or
+# above**<!-- says: 2 processes' loading over 1 process's at 2048, against one half -->).
 # The rest was
 # **longer**<!-- says: 2 processes against 1 process on 1 thread at 128, the rest --> at 128
 # and **longer**<!-- says: 2 processes against 1 process on 1 thread at 2048, the rest --> at
@@ -1215,7 +1216,7 @@ for batch, figures in launches.items():
 # **the loading's
 # saving**<!-- says: 2 processes against 1 process on 1 thread at 2048, the larger change -->,
 # by only
-# 0.033 s<!-- output: 2 processes against 1 process on 1 thread at 2048, by (s) --> in
+# 0.016 s<!-- output: 2 processes against 1 process on 1 thread at 2048, by (s) --> in
 # this one launch: set that margin against the spread of the rounds' dots in the figure
 # before reading anything into it. At 128 the larger was
 # **the rest's
@@ -1284,11 +1285,11 @@ print(f"64 images per process, DDP's addition over the bare all-reduce: {over_ba
 
 # %% [markdown]
 # DDP's step, timed as rows 1 to 7 (both processes at work), added
-# 1.87<!-- output: 64 images per process, DDP's addition over the step --> times the step
+# 1.93<!-- output: 64 images per process, DDP's addition over the step --> times the step
 # without it at 64 images per process (and
-# 2.43<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
+# 2.48<!-- output: 64 images per process, DDP's addition over the bare all-reduce --> times
 # section 8's bare all-reduce) and
-# 0.99<!-- output: 1024 images per process, DDP's addition over the step --> times at
+# 1.00<!-- output: 1024 images per process, DDP's addition over the step --> times at
 # 1,024. It is the exchange, the waits for the other process and the wrapper together, which
 # the table's indented rows split.
 #
@@ -1325,23 +1326,23 @@ print(f"at 1024 images per process, DDP's addition against what halving saved: {
 
 # %% [markdown]
 # Sixteen times the images made the step
-# 3.00<!-- output: the step, times longer at 1024 images per process than at 64 --> times
+# 3.19<!-- output: the step, times longer at 1024 images per process than at 64 --> times
 # longer and the all-reduce, which sends the same 25,450<!-- output: parameters -->
 # values at any batch size,
-# 0.98<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
+# 1.13<!-- output: the bare all-reduce, times longer at 1024 images per process than at 64 -->
 # times. The bare all-reduce took as long as
-# 0.77<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
+# 0.78<!-- output: 64 images per process, the all-reduce over the step --> of a step at 64
 # images per process and
-# 0.25<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
+# 0.28<!-- output: 1024 images per process, the all-reduce over the step --> at 1,024
 # (**smaller**<!-- says: the all-reduce over the step, from 64 to 1024 images per process -->):
 # the bare all-reduce's share of a step fell. DDP's whole addition at 1,024 was
-# 2.325 ms<!-- output: 1024 images per process, ms DDP adds to a step --> with both
+# 2.388 ms<!-- output: 1024 images per process, ms DDP adds to a step --> with both
 # processes at work. Against a whole 1,024-image step, timed either way, it was
-# **not more**<!-- says: at 1024 images per process, DDP's addition against a whole step -->
+# **more**<!-- says: at 1024 images per process, DDP's addition against a whole step -->
 # (section 8's bound, which also needs a step on 2,048 images at most twice one on 1,024:
 # **True**<!-- says: rank 0 alone, a step on 2048 images at most twice one on 1024 -->).
 # Set directly against what halving 2,048 images to 1,024 saved on rank 0 alone,
-# 1.481 ms<!-- output: halving 2048 images to 1024, ms saved (rank 0 alone) --> (a rough
+# 1.429 ms<!-- output: halving 2048 images to 1024, ms saved (rank 0 alone) --> (a rough
 # guide across two conditions), it was
 # **more**<!-- says: at 1024 images per process, DDP's addition against what halving saved -->.
 # At 2,048 the larger change in the epoch was

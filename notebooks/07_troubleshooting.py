@@ -36,7 +36,7 @@
 
 # %% [markdown] tags=["last-verified"]
 # > **Last verified** 2026-12-08: PyTorch 2.14.1+cu130 on CPU (Intel(R) Xeon(R) Processor,
-# > 2 threads); the whole lesson ran in 5 s with a peak memory of 642 MB. The course's
+# > 2 threads); the whole lesson ran in 7 s with a peak memory of 729 MB. The course's
 # > runner wrote this line from the run that produced the worked lesson's outputs.
 
 # %%
